@@ -1,0 +1,188 @@
+"""Turn a validated :class:`~mmzoo.recipe.Recipe` into objects: datamodule, module, trainer.
+
+This is the only place that reads recipes. Each factory call is wrapped so that a component that
+fails while being constructed is reported with its recipe key and name.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmzoo.contracts import Encoder, Fusion
+from mmzoo.data.base import MultimodalDataModule
+from mmzoo.errors import BuildError
+from mmzoo.module import MultimodalModule
+from mmzoo.optim import SCHEDULER_RESERVED, resolve_optimizer, resolve_scheduler
+from mmzoo.recipe.schema import ComponentSpec, Recipe
+from mmzoo.registry import Registry
+
+__all__ = ["build_component", "build_datamodule", "build_module", "build_trainer", "TRAINER_DEFAULTS"]
+
+#: Trainer settings mmzoo uses unless the recipe's ``trainer:`` section says otherwise.
+TRAINER_DEFAULTS: dict[str, Any] = {"log_every_n_steps": 10}
+
+
+def build_component(registry: Registry, spec: ComponentSpec, context: Mapping[str, Any] | None = None) -> Any:
+    """Build one registered component, naming its recipe key if the factory fails.
+
+    Raises:
+        BuildError: the factory raised.
+    """
+    entry = registry.get(spec.kind, spec.name)
+    try:
+        return entry.build(spec.options, context or {})
+    except Exception as exc:
+        raise BuildError(
+            f"{spec.key}: building {spec.kind} '{spec.name}' (plugin '{entry.plugin}') failed:"
+            f" {type(exc).__name__}: {exc}",
+            hint=f"check its options (`mmzoo plugins show {spec.name}`); rerun with --debug for the traceback",
+        ) from exc
+
+
+def build_datamodule(recipe: Recipe, registry: Registry) -> MultimodalDataModule:
+    """The recipe's datamodule (not yet set up: nothing is read until the Trainer asks)."""
+    datamodule = build_component(registry, recipe.datamodule, {"seed": recipe.seed})
+    for attribute in ("modality_specs", "target_names"):
+        if not hasattr(datamodule, attribute):
+            raise BuildError(
+                f"data: datamodule '{recipe.datamodule.name}' does not describe its {attribute}",
+                hint="datamodules must follow mmzoo.data.MultimodalDataModule (docs/plugins.md)",
+            )
+    return datamodule
+
+
+def _optimizer_factory(spec: ComponentSpec) -> Any:
+    return functools.partial(resolve_optimizer(spec.name), **spec.options)
+
+
+def _make_scheduler(spec: ComponentSpec, optimizer: torch.optim.Optimizer, total_steps: int) -> dict[str, Any]:
+    factory, default_interval = resolve_scheduler(spec.name)
+    options = {k: v for k, v in spec.options.items() if k not in SCHEDULER_RESERVED}
+    if default_interval == "step":  # mmzoo's own schedulers know the run length
+        scheduler = factory(optimizer, total_steps, **options)
+    else:
+        scheduler = factory(optimizer, **options)
+    config: dict[str, Any] = {"scheduler": scheduler, "interval": spec.options.get("interval", default_interval)}
+    if "monitor" in spec.options:
+        config["monitor"] = spec.options["monitor"]
+    return config
+
+
+def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataModule) -> MultimodalModule:
+    """Encoders per modality, fusion, heads and objectives, assembled into a LightningModule.
+
+    Raises:
+        BuildError: a component failed to build, or the recipe's modalities do not match the data.
+    """
+    specs = datamodule.modality_specs
+    unknown = sorted(set(recipe.encoders) - set(specs))
+    if unknown:
+        raise BuildError(
+            f"model.encoders: no data for modalities {unknown}; datamodule '{recipe.datamodule.name}'"
+            f" provides {sorted(specs)}",
+            hint="name each encoder after a modality the datamodule provides",
+        )
+    encoders = {
+        modality: build_component(registry, spec, {"input_spec": specs[modality]})
+        for modality, spec in recipe.encoders.items()
+    }
+    for modality, encoder in encoders.items():
+        if not isinstance(getattr(encoder, "dim", None), int):
+            raise BuildError(
+                f"model.encoders.{modality}: encoder '{recipe.encoders[modality].name}' has no integer `dim`",
+                hint=f"encoders must follow {Encoder.__module__}.Encoder",
+            )
+    input_dims = {modality: encoder.dim for modality, encoder in encoders.items()}
+    fusion = build_component(registry, recipe.fusion, {"input_dims": input_dims})
+    if not isinstance(getattr(fusion, "dim", None), int):
+        raise BuildError(
+            f"model.fusion: fusion '{recipe.fusion.name}' has no integer `dim`",
+            hint=f"fusions must follow {Fusion.__module__}.Fusion",
+        )
+    heads = {
+        name: build_component(registry, spec, {"in_dim": fusion.dim, "encoder_dims": input_dims})
+        for name, spec in recipe.heads.items()
+    }
+    objectives = {name: build_component(registry, spec, {"heads": heads}) for name, spec in recipe.objectives.items()}
+    for name, spec in recipe.objectives.items():
+        target = spec.options.get("target")
+        if isinstance(target, str) and target not in datamodule.target_names:
+            raise BuildError(
+                f"objectives.{name}.target: datamodule '{recipe.datamodule.name}' has no target '{target}';"
+                f" its targets: {', '.join(datamodule.target_names) or 'none'}",
+            )
+    scheduler = functools.partial(_make_scheduler, recipe.scheduler) if recipe.scheduler else None
+    return MultimodalModule(
+        encoders=encoders,
+        fusion=fusion,
+        heads=heads,
+        objectives=objectives,
+        weights={name: spec.weight for name, spec in recipe.objectives.items()},
+        optimizer=_optimizer_factory(recipe.optimizer),
+        scheduler=scheduler,
+        recipe=recipe.data,
+    )
+
+
+def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None = None, fit: bool = True) -> Any:
+    """A ``lightning.Trainer`` from the recipe's ``trainer:`` section, logging into ``run_dir``.
+
+    Args:
+        recipe: the validated recipe.
+        run_dir: this run's directory (checkpoints, metrics.csv, wandb/).
+        callbacks: extra callbacks (e.g. the prediction writer).
+        fit: add checkpointing (only training writes checkpoints).
+    """
+    import lightning.pytorch as pl
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    loggers: list[Any] = []
+    if recipe.logger.csv:
+        loggers.append(CSVLogger(save_dir=str(run_dir), name="", version=""))
+    wandb = recipe.logger.wandb
+    if wandb.mode != "disabled":
+        loggers.append(
+            WandbLogger(
+                save_dir=str(run_dir),
+                project=wandb.project,
+                entity=wandb.entity,
+                name=f"{recipe.run_name}/{run_dir.name}",
+                tags=list(wandb.tags),
+                offline=wandb.mode == "offline",
+                config=recipe.data,
+            )
+        )
+    options = {**TRAINER_DEFAULTS, "enable_checkpointing": fit, **recipe.trainer}
+    all_callbacks = list(callbacks or [])
+    if fit and options["enable_checkpointing"]:
+        ckpt = recipe.checkpoint
+        all_callbacks.append(
+            ModelCheckpoint(
+                dirpath=str(run_dir / "checkpoints"),
+                filename="best-{epoch:03d}-{step:06d}",
+                monitor=ckpt.monitor,
+                mode=ckpt.mode,
+                save_top_k=ckpt.save_top_k,
+                save_last=ckpt.save_last,
+                every_n_epochs=ckpt.every_n_epochs,
+                auto_insert_metric_name=False,
+            )
+        )
+    try:
+        return pl.Trainer(
+            default_root_dir=str(run_dir),
+            logger=loggers or False,
+            callbacks=all_callbacks,
+            **options,
+        )
+    except Exception as exc:
+        raise BuildError(
+            f"trainer: lightning.Trainer refused these settings: {type(exc).__name__}: {exc}",
+            hint="fix the `trainer:` section; rerun with --debug for the traceback",
+        ) from exc

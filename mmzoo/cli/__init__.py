@@ -1,0 +1,1 @@
+"""The ``mmzoo`` command line (see :mod:`mmzoo.cli.main`)."""

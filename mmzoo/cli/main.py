@@ -1,0 +1,159 @@
+"""The ``mmzoo`` command line.
+
+Exit codes: 0 success, 2 user error (a short message naming the problem and the fix), 1 internal
+error. ``--debug`` shows tracebacks. Parsing imports nothing heavy, so ``mmzoo --help`` is instant;
+torch and Lightning load only for the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+
+from mmzoo import __version__
+from mmzoo.errors import MmzooError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USER = 0, 1, 2
+
+_RUN_HELP = {
+    "fit": "train a model from a recipe",
+    "validate": "evaluate a checkpoint on the validation split",
+    "test": "evaluate a checkpoint on the test split",
+    "predict": "write predictions of a checkpoint to predictions.jsonl",
+}
+_CKPT_HELP = {
+    "fit": "resume training from a checkpoint: 'last' (newest run of this recipe) or a path",
+    "other": "weights to use: 'best' (default), 'last', 'none' (untrained) or a .ckpt path",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors are user errors: exit 2 with a one-line message (argparse's default too)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"error: {message}\n")
+        raise SystemExit(EXIT_USER)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+
+    parser = _Parser(
+        prog="mmzoo",
+        description="Multimodal model zoo: train and evaluate models assembled from YAML recipes.",
+        epilog="Examples:\n  mmzoo fit recipes/quickstart.yaml trainer.max_epochs=3\n"
+        "  mmzoo plugins --kind fusion\n  mmzoo recipe check recipes/quickstart.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"mmzoo {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    for name, help_text in _RUN_HELP.items():
+        sub = commands.add_parser(name, help=help_text, description=help_text, parents=[common])
+        sub.add_argument("recipe", help="recipe file, or a run directory (uses its recipe.yaml and checkpoints)")
+        sub.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. trainer.max_epochs=1")
+        if name == "fit":
+            sub.add_argument("--resume", dest="ckpt", metavar="CKPT", help=_CKPT_HELP["fit"])
+        else:
+            sub.add_argument("--ckpt", metavar="CKPT", default="best", help=_CKPT_HELP["other"])
+
+    plugins = commands.add_parser(
+        "plugins", help="list registered components", description="List components from all plugins.", parents=[common]
+    )
+    plugins.add_argument("action", nargs="?", choices=["list", "show"], default="list")
+    plugins.add_argument("name", nargs="?", help="component name, for 'show'")
+    plugins.add_argument("--kind", help="only this kind (encoder, fusion, head, objective, datamodule)")
+
+    recipe = commands.add_parser(
+        "recipe", help="check or show a recipe", description="Validate or print a recipe.", parents=[common]
+    )
+    recipe.add_argument("action", choices=["check", "show"])
+    recipe.add_argument("recipe", help="recipe file or run directory")
+    recipe.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    return parser
+
+
+def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.command in _RUN_HELP:
+        from mmzoo.run import run_recipe
+
+        run_recipe(args.command, args.recipe, args.overrides, ckpt=args.ckpt, argv=list(argv))
+        return EXIT_OK
+    if args.command == "plugins":
+        from mmzoo.cli.plugins import list_components, show_component
+
+        if args.action == "show":
+            if not args.name:
+                raise MmzooError("`mmzoo plugins show` needs a component name", hint="e.g. mmzoo plugins show concat")
+            return show_component(args.name, args.kind)
+        return list_components(args.kind)
+    if args.command == "recipe":
+        from mmzoo.cli.recipe import check_recipe, show_recipe
+
+        return (check_recipe if args.action == "check" else show_recipe)(args.recipe, args.overrides)
+    raise AssertionError(args.command)
+
+
+def _format_warning(message, category, filename, lineno, line=None) -> str:  # type: ignore[no-untyped-def]
+    from mmzoo.plugins import PluginWarning
+
+    if issubclass(category, PluginWarning):
+        return f"warning: {message}\n"
+    return warnings._formatwarning_orig(message, category, filename, lineno, line)  # type: ignore[attr-defined]
+
+
+def _quiet_known_noise() -> None:
+    """Silence warnings that mmzoo's defaults trigger on purpose and that only confuse users."""
+    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=r".*`isinstance\(treespec, LeafSpec\)` is deprecated.*")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mmzoo`` console script. Returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # Overrides may come after options (`fit r.yaml --debug a=1`): argparse leaves those as extras.
+    args, extras = parser.parse_known_args(argv)
+    stray = [item for item in extras if item.startswith("-") or "=" not in item or not hasattr(args, "overrides")]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if extras:
+        args.overrides = [*args.overrides, *extras]
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USER
+    if not hasattr(warnings, "_formatwarning_orig"):
+        warnings._formatwarning_orig = warnings.formatwarning  # type: ignore[attr-defined]
+    warnings.formatwarning = _format_warning  # type: ignore[assignment]
+    _quiet_known_noise()
+    try:
+        return _dispatch(args, argv)
+    except MmzooError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {exc.render()}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  this is a bug in mmzoo or a plugin; rerun with --debug for the traceback and report it",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

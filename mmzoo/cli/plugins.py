@@ -1,0 +1,63 @@
+"""``mmzoo plugins``: tables of registered components and their options."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from mmzoo.errors import UnknownComponentError
+from mmzoo.plugins import load_registry
+from mmzoo.registry import KINDS, REQUIRED, did_you_mean
+
+__all__ = ["list_components", "show_component"]
+
+
+def _check_kind(kind: str | None) -> None:
+    if kind is not None and kind not in KINDS:
+        raise UnknownComponentError(f"unknown kind '{kind}'{did_you_mean(kind, KINDS)}; kinds: {', '.join(KINDS)}")
+
+
+def list_components(kind: str | None = None) -> int:
+    """Print every component with its kind, plugin, distribution and one-line doc."""
+    _check_kind(kind)
+    registry = load_registry()
+    table = Table(title="mmzoo components", show_lines=False)
+    for column in ("kind", "name", "plugin", "distribution", "description"):
+        table.add_column(column, overflow="fold")
+    for entry in registry.entries(kind):
+        table.add_row(entry.kind, entry.name, entry.plugin, entry.distribution or "-", entry.doc)
+    console = Console()
+    console.print(table)
+    for name, why in sorted(registry.failed_plugins.items()):
+        console.print(f"[yellow]plugin '{name}' failed to load:[/yellow] {why}", highlight=False)
+    if registry.disabled_plugins:
+        console.print(f"disabled by MMZOO_DISABLE_PLUGINS: {', '.join(registry.disabled_plugins)}")
+    return 0
+
+
+def show_component(name: str, kind: str | None = None) -> int:
+    """Print one component's options with their types, defaults and descriptions."""
+    _check_kind(kind)
+    registry = load_registry()
+    entries = [e for e in registry.find(name) if kind is None or e.kind == kind]
+    if not entries:
+        everything = [e.name for e in registry.entries()]
+        raise UnknownComponentError(
+            f"no component named '{name}'{did_you_mean(name, everything)}", hint="`mmzoo plugins` lists them all"
+        )
+    console = Console()
+    for entry in entries:
+        console.print(f"[bold]{entry.kind} '{entry.name}'[/bold]: {entry.doc}", highlight=False)
+        console.print(f"plugin: {entry.plugin} ({entry.distribution or 'not installed'})", highlight=False)
+        factory = entry.factory
+        console.print(f"factory: {factory.__module__}.{factory.__qualname__}", highlight=False)
+        table = Table(show_lines=False)
+        for column in ("option", "type", "default", "description"):
+            table.add_column(column, overflow="fold")
+        for option in entry.options:
+            default = "(required)" if option.default is REQUIRED else repr(option.default)
+            table.add_row(option.name, option.type_name, default, option.doc)
+        console.print(table)
+        if entry.context_args:
+            console.print(f"provided by mmzoo at build time: {', '.join(entry.context_args)}", highlight=False)
+    return 0

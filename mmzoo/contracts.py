@@ -1,0 +1,176 @@
+"""The small contracts every component follows: what flows between data, encoders, fusion, heads
+and objectives.
+
+Shapes use ``B`` for batch, ``T`` for sequence length (per modality), ``D`` for feature width.
+Masks are boolean with ``True`` marking real (non-padded) positions.
+
+Missing modalities: a row that lacks a modality has an all-``False`` mask for it. A modality absent
+from the whole batch is absent from :attr:`Batch.inputs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "ModalitySpec",
+    "ModalityInput",
+    "Batch",
+    "Encoded",
+    "Fused",
+    "LossOutput",
+    "Encoder",
+    "Fusion",
+    "Head",
+    "Objective",
+]
+
+
+@dataclass(frozen=True)
+class ModalitySpec:
+    """What a datamodule delivers for one modality; passed to encoder factories as ``input_spec``.
+
+    Attributes:
+        kind: ``features`` (``values`` float ``(B, T, feature_dim)``), ``tokens`` (``values`` long
+            ``(B, T)``), ``waveform`` (float ``(B, T)``) or ``image`` (float ``(B, C, H, W)``).
+        feature_dim: width of a ``features`` frame.
+        vocab_size: number of token ids, for ``tokens``.
+        pad_id: the id used for padding, for ``tokens``.
+        sample_rate: samples (``waveform``) or frames (``features``) per second, when meaningful.
+    """
+
+    kind: Literal["features", "tokens", "waveform", "image"]
+    feature_dim: int | None = None
+    vocab_size: int | None = None
+    pad_id: int = 0
+    sample_rate: float | None = None
+
+
+class ModalityInput(NamedTuple):
+    """One modality of a batch.
+
+    Attributes:
+        values: padded values, ``(B, T, F)`` features, ``(B, T)`` tokens or samples.
+        mask: bool ``(B, T)``, ``True`` at real positions.
+    """
+
+    values: Tensor
+    mask: Tensor
+
+
+class Batch(NamedTuple):
+    """A batch: inputs per modality, targets by name, and row ids (for predictions).
+
+    Attributes:
+        inputs: modality name -> :class:`ModalityInput`.
+        targets: target name -> tensor with leading dimension ``B``.
+        ids: one identifier per row.
+    """
+
+    inputs: dict[str, ModalityInput]
+    targets: dict[str, Tensor]
+    ids: list[str]
+
+
+class Encoded(NamedTuple):
+    """An encoder's output.
+
+    Attributes:
+        seq: ``(B, T', D)`` features per position (``T'`` may differ from the input ``T``).
+        mask: bool ``(B, T')``, ``True`` at real positions.
+        pooled: ``(B, D)`` one vector per row, computed from real positions only.
+    """
+
+    seq: Tensor
+    mask: Tensor
+    pooled: Tensor
+
+
+class Fused(NamedTuple):
+    """A fusion's output.
+
+    Attributes:
+        pooled: ``(B, D)`` the fused representation.
+        seq: optional ``(B, T, D)`` fused sequence.
+        mask: optional bool ``(B, T)`` for ``seq``.
+    """
+
+    pooled: Tensor
+    seq: Tensor | None = None
+    mask: Tensor | None = None
+
+
+class LossOutput(NamedTuple):
+    """What an objective may return instead of a bare loss: the loss and extra values to log."""
+
+    loss: Tensor
+    logs: dict[str, Tensor]
+
+
+class Encoder(nn.Module):
+    """Base class of encoders.
+
+    Subclasses set :attr:`dim` (the width ``D`` of ``seq`` and ``pooled``) and implement
+    ``forward(values, mask) -> Encoded``. Padded positions must never change ``pooled``.
+    """
+
+    dim: int
+
+    def forward(self, values: Tensor, mask: Tensor) -> Encoded:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Fusion(nn.Module):
+    """Base class of fusions: ``forward(encoded: Mapping[str, Encoded]) -> Fused``.
+
+    Subclasses set :attr:`dim` (the width of ``Fused.pooled``). They must work for two or more
+    modalities, iterate modalities in sorted order, and ignore padded positions.
+    """
+
+    dim: int
+
+    def forward(self, encoded: Mapping[str, Encoded]) -> Fused:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Head(nn.Module):
+    """Base class of task heads: ``forward(fused, encoded) -> output`` (usually a tensor).
+
+    :meth:`predict` turns the output into per-row values for prediction files.
+    """
+
+    def forward(self, fused: Fused, encoded: Mapping[str, Encoded]) -> Any:  # pragma: no cover
+        raise NotImplementedError
+
+    def predict(self, output: Any) -> dict[str, Tensor]:
+        """Per-row prediction values, each with leading dimension ``B`` (default: the raw output)."""
+        return {"output": output}
+
+
+class Objective(nn.Module):
+    """Base class of objectives: ``forward(outputs, batch) -> loss`` (or :class:`LossOutput`).
+
+    ``outputs`` maps head name -> that head's output. Objectives may own parameters. Metrics are
+    torchmetrics objects created by :meth:`make_metrics` (one set per stage) and fed by
+    :meth:`update_metrics`.
+    """
+
+    def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor | LossOutput:  # pragma: no cover
+        raise NotImplementedError
+
+    def make_metrics(self) -> dict[str, Any]:
+        """Fresh ``torchmetrics.Metric`` objects by name (default: none)."""
+        return {}
+
+    def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
+        """Update a ``MetricCollection`` made from :meth:`make_metrics` with one batch."""
+
+
+def all_finite(tensor: Tensor) -> bool:
+    """Whether every element is finite (a single host sync)."""
+    return bool(torch.isfinite(tensor).all())

@@ -1,0 +1,46 @@
+"""Multi-class classification from the fused vector."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from torch import Tensor, nn
+
+from mmzoo.contracts import Encoded, Fused, Head
+
+__all__ = ["ClassificationHead"]
+
+
+class ClassificationHead(Head):
+    """Logits over ``num_classes`` classes from ``Fused.pooled``.
+
+    Args:
+        num_classes: number of classes.
+        hidden_dim: width of an optional hidden layer; ``null`` for a linear head.
+        dropout: dropout before the output layer.
+
+    Inputs:
+        fused: :class:`Fused` with ``pooled (B, in_dim)``.
+    Returns:
+        logits ``(B, num_classes)``.
+    """
+
+    def __init__(self, in_dim: int, num_classes: int, hidden_dim: int | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        if num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {num_classes}")
+        self.num_classes = num_classes
+        layers: list[nn.Module] = [nn.Dropout(dropout)]
+        if hidden_dim is not None:
+            layers += [nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout)]
+            in_dim = hidden_dim
+        layers.append(nn.Linear(in_dim, num_classes))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, fused: Fused, encoded: Mapping[str, Encoded]) -> Tensor:
+        return self.net(fused.pooled)
+
+    def predict(self, output: Tensor) -> dict[str, Tensor]:
+        """``label (B,)`` the arg-max class and ``probs (B, num_classes)``."""
+        probs = output.float().softmax(dim=-1)
+        return {"label": probs.argmax(dim=-1), "probs": probs}

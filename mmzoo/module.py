@@ -1,0 +1,170 @@
+"""``MultimodalModule``: encoders per modality -> fusion -> heads -> weighted objectives.
+
+The module receives built components (only :mod:`mmzoo.build` reads recipes). Logged keys:
+
+- ``train/loss``, ``val/loss``, ``test/loss``: the weighted total;
+- ``{stage}/{objective}/loss``: each objective's own loss (before weighting);
+- ``{stage}/{objective}/{metric}``: metrics of each objective, for ``val`` and ``test``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from mmzoo.contracts import Batch, Encoded, Fused, LossOutput
+from mmzoo.errors import NonFiniteLossError
+
+__all__ = ["MultimodalModule"]
+
+OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
+SchedulerFactory = Callable[[torch.optim.Optimizer, int], dict[str, Any]]
+
+_METRIC_STAGES = ("val", "test")
+
+
+class MultimodalModule(pl.LightningModule):
+    """A multimodal model assembled from registered components.
+
+    Args:
+        encoders: modality -> encoder.
+        fusion: combines the encoded modalities.
+        heads: head name -> head.
+        objectives: objective name -> objective.
+        weights: objective name -> loss weight.
+        optimizer: builds the optimizer from the parameters.
+        scheduler: builds ``{"scheduler": ..., "interval": ...}`` from the optimizer and the total
+            number of optimizer steps; ``None`` for a constant learning rate.
+        recipe: the resolved recipe, saved in checkpoints as a hyperparameter.
+    """
+
+    def __init__(
+        self,
+        encoders: Mapping[str, nn.Module],
+        fusion: nn.Module,
+        heads: Mapping[str, nn.Module],
+        objectives: Mapping[str, nn.Module],
+        weights: Mapping[str, float],
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        recipe: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.encoders = nn.ModuleDict(dict(encoders))
+        self.fusion = fusion
+        self.heads = nn.ModuleDict(dict(heads))
+        self.objectives = nn.ModuleDict(dict(objectives))
+        self.weights = dict(weights)
+        self._optimizer_factory = optimizer
+        self._scheduler_factory = scheduler
+        self.metrics = nn.ModuleDict(
+            {
+                stage: nn.ModuleDict(
+                    {
+                        name: MetricCollection(made, prefix=f"{stage}/{name}/")
+                        for name, objective in self.objectives.items()
+                        if (made := objective.make_metrics())
+                    }
+                )
+                for stage in _METRIC_STAGES
+            }
+        )
+        if recipe is not None:
+            self.save_hyperparameters({"recipe": dict(recipe)})
+
+    # -- model ------------------------------------------------------------------------------
+
+    def encode(self, batch: Batch) -> dict[str, Encoded]:
+        """Run each encoder on its modality. Returns modality -> :class:`Encoded`."""
+        missing = [m for m in self.encoders if m not in batch.inputs]
+        if missing:
+            raise KeyError(f"the batch lacks modalities {missing} that the model encodes")
+        return {m: encoder(*batch.inputs[m]) for m, encoder in self.encoders.items()}
+
+    def forward(self, batch: Batch) -> tuple[dict[str, Any], Fused, dict[str, Encoded]]:
+        """Returns ``(outputs, fused, encoded)`` where ``outputs`` maps head name -> output."""
+        encoded = self.encode(batch)
+        fused = self.fusion(encoded)
+        outputs = {name: head(fused, encoded) for name, head in self.heads.items()}
+        return outputs, fused, encoded
+
+    # -- losses -----------------------------------------------------------------------------
+
+    def compute_losses(self, outputs: Mapping[str, Any], batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """The weighted total loss and every value to log (per-objective losses and extras)."""
+        total: Tensor | None = None
+        logs: dict[str, Tensor] = {}
+        for name, objective in self.objectives.items():
+            result = objective(outputs, batch)
+            loss, extra = (result.loss, result.logs) if isinstance(result, LossOutput) else (result, {})
+            logs[f"{name}/loss"] = loss.detach()
+            logs.update({f"{name}/{key}": value.detach() for key, value in extra.items()})
+            weighted = self.weights.get(name, 1.0) * loss
+            total = weighted if total is None else total + weighted
+        assert total is not None, "a MultimodalModule needs at least one objective"
+        return total, logs
+
+    def _check_finite(self, total: Tensor, logs: Mapping[str, Tensor], batch: Batch) -> None:
+        if bool(torch.isfinite(total)):
+            return
+        bad = [key.removesuffix("/loss") for key, value in logs.items() if key.endswith("/loss") and not bool(torch.isfinite(value))]
+        raise NonFiniteLossError(
+            f"the training loss became {total.item()} at epoch {self.current_epoch}, global step"
+            f" {self.global_step} (objectives with a non-finite loss: {', '.join(bad) or 'none; the weights overflowed'};"
+            f" first rows of the batch: {', '.join(batch.ids[:3])})",
+            hint="lower optimizer.lr, set trainer.gradient_clip_val (e.g. 1.0), or check the inputs of those"
+            " rows; checkpoints written before this step are kept",
+        )
+
+    def _shared_step(self, batch: Batch, stage: str) -> Tensor:
+        outputs, _, _ = self(batch)
+        total, logs = self.compute_losses(outputs, batch)
+        if stage == "train":
+            self._check_finite(total, logs, batch)
+        size = len(batch.ids)
+        on_step = stage == "train"
+        self.log(f"{stage}/loss", total.detach(), prog_bar=True, on_step=on_step, on_epoch=True, batch_size=size)
+        self.log_dict({f"{stage}/{k}": v for k, v in logs.items()}, on_step=on_step, on_epoch=True, batch_size=size)
+        if stage in _METRIC_STAGES:
+            collections = self.metrics[stage]
+            for name, collection in collections.items():
+                self.objectives[name].update_metrics(collection, outputs, batch)
+                self.log_dict(collection, on_step=False, on_epoch=True, batch_size=size)
+        return total
+
+    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "test")
+
+    def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
+        """One dict per row: ``{"id": ..., "<head>": {<value>: ...}}`` with plain Python values."""
+        outputs, _, _ = self(batch)
+        per_head = {name: self.heads[name].predict(output) for name, output in outputs.items()}
+        rows: list[dict[str, Any]] = []
+        for index, row_id in enumerate(batch.ids):
+            row: dict[str, Any] = {"id": row_id}
+            for head, values in per_head.items():
+                row[head] = {key: value[index].tolist() for key, value in values.items()}
+            for target, value in batch.targets.items():
+                row.setdefault("targets", {})[target] = value[index].tolist()
+            rows.append(row)
+        return rows
+
+    # -- optimization -----------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self._optimizer_factory(self.parameters())
+        if self._scheduler_factory is None:
+            return optimizer
+        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        return {"optimizer": optimizer, "lr_scheduler": self._scheduler_factory(optimizer, total_steps)}

@@ -1,0 +1,77 @@
+"""Cross-entropy for a multi-class classification head, with accuracy and macro-F1."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from mmzoo.contracts import Batch, Objective
+
+__all__ = ["CrossEntropyObjective"]
+
+MetricName = Literal["accuracy", "macro_f1"]
+
+
+class CrossEntropyObjective(Objective):
+    """Cross-entropy between a head's logits ``(B, C)`` and an integer target ``(B,)``.
+
+    Rows whose target is ``-100`` are ignored (no label).
+
+    Args:
+        head: name of the head in ``model.heads`` whose logits are scored.
+        target: name of the target in the batch.
+        label_smoothing: amount of label smoothing, in ``[0, 1)``.
+        class_weights: one weight per class, or ``null``.
+        metrics: torchmetrics to report: ``accuracy`` (micro) and/or ``macro_f1``.
+    """
+
+    def __init__(
+        self,
+        head: str,
+        target: str,
+        heads: Mapping[str, Any] | None = None,
+        label_smoothing: float = 0.0,
+        class_weights: list[float] | None = None,
+        metrics: list[MetricName] = ["accuracy", "macro_f1"],  # noqa: B006 - read only
+    ) -> None:
+        super().__init__()
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+        self.head = head
+        self.target = target
+        self.label_smoothing = label_smoothing
+        self.num_classes = getattr((heads or {}).get(head), "num_classes", None)
+        if class_weights is not None and self.num_classes is not None and len(class_weights) != self.num_classes:
+            raise ValueError(f"class_weights has {len(class_weights)} entries but head '{head}' has {self.num_classes} classes")
+        self.register_buffer(
+            "class_weights", None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+        )
+        self.metric_names = list(metrics)
+
+    def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor:
+        logits = outputs[self.head]
+        return F.cross_entropy(
+            logits.float(),
+            batch.targets[self.target],
+            weight=self.class_weights,
+            label_smoothing=self.label_smoothing,
+            ignore_index=-100,
+        )
+
+    def make_metrics(self) -> dict[str, Any]:
+        from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+
+        if self.num_classes is None:
+            return {}
+        factories = {
+            "accuracy": lambda: MulticlassAccuracy(self.num_classes, average="micro", ignore_index=-100),
+            "macro_f1": lambda: MulticlassF1Score(self.num_classes, average="macro", ignore_index=-100),
+        }
+        return {name: factories[name]() for name in self.metric_names}
+
+    def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
+        metrics.update(outputs[self.head].detach(), batch.targets[self.target])

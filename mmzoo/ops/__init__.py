@@ -1,0 +1,5 @@
+"""Tensor operations shared across components."""
+
+from mmzoo.ops.masking import masked_max, masked_mean
+
+__all__ = ["masked_mean", "masked_max"]

@@ -1,0 +1,48 @@
+"""Recipes: YAML files that assemble registered components into a training run.
+
+:func:`load_recipe` is the whole pipeline: read the file and its ``extends:`` bases, apply
+command-line overrides, resolve ``${...}`` interpolation, and validate against the registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mmzoo.recipe.interpolate import resolve_interpolations
+from mmzoo.recipe.loader import LoadedRecipe, load_recipe_file
+from mmzoo.recipe.overrides import apply_overrides, parse_override
+from mmzoo.recipe.schema import Recipe
+from mmzoo.recipe.validate import validate_recipe
+from mmzoo.registry import Registry
+
+__all__ = [
+    "LoadedRecipe",
+    "Recipe",
+    "load_recipe",
+    "load_recipe_file",
+    "apply_overrides",
+    "parse_override",
+    "resolve_interpolations",
+    "validate_recipe",
+]
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None, registry: Registry | None = None) -> Recipe:
+    """Load, override, interpolate and validate a recipe.
+
+    Args:
+        path: the recipe file.
+        overrides: ``key.sub=value`` strings, applied in order.
+        registry: components to validate against; defaults to :func:`mmzoo.plugins.load_registry`.
+
+    Raises:
+        RecipeError: every problem found, with keys and ``file:line``.
+    """
+    if registry is None:
+        from mmzoo.plugins import load_registry
+
+        registry = load_registry()
+    loaded = load_recipe_file(path)
+    apply_overrides(loaded, list(overrides or []))
+    resolve_interpolations(loaded)
+    return validate_recipe(loaded, registry)

@@ -1,0 +1,162 @@
+"""The sections of a recipe and the validated :class:`Recipe` that ``build`` consumes.
+
+A recipe is YAML with these top-level sections (see ``docs/recipes.md``)::
+
+    seed: 0                       # int or null
+    run: {root: runs, name: ...}  # RunConfig
+    data: {name: ..., ...}        # a datamodule and its options
+    model:
+      encoders: {MODALITY: {name: ..., ...}, ...}
+      fusion: {name: ..., ...}
+      heads: {HEAD: {name: ..., ...}, ...}
+    objectives: {OBJECTIVE: {name: ..., weight: 1.0, ...}, ...}
+    optimizer: {name: adamw, lr: 1e-3, ...}
+    scheduler: {name: warmup_cosine, ...}   # or null
+    trainer: {...}                # options of lightning.Trainer
+    logger: {csv: true, wandb: {...}}       # LoggerConfig
+    checkpoint: {...}             # CheckpointConfig
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "SECTIONS",
+    "RunConfig",
+    "WandbConfig",
+    "LoggerConfig",
+    "CheckpointConfig",
+    "ComponentSpec",
+    "Recipe",
+]
+
+#: Top-level sections, in the order ``recipe show`` prints them.
+SECTIONS: tuple[str, ...] = (
+    "seed",
+    "run",
+    "data",
+    "model",
+    "objectives",
+    "optimizer",
+    "scheduler",
+    "trainer",
+    "logger",
+    "checkpoint",
+)
+
+
+@dataclass
+class RunConfig:
+    """Where runs are written.
+
+    Args:
+        root: folder holding all runs, relative to the working directory.
+        name: name of this recipe's run group (``ROOT/NAME/<time>-<command>``); defaults to the
+            recipe file's name without extension.
+    """
+
+    root: str = "runs"
+    name: str | None = None
+
+
+@dataclass
+class WandbConfig:
+    """Weights & Biases logging through Lightning's ``WandbLogger``.
+
+    Args:
+        mode: ``offline`` writes the run into the run directory (upload later with ``wandb sync``),
+            ``online`` streams it, ``disabled`` turns W&B off.
+        project: W&B project name.
+        entity: W&B team or user; ``null`` uses your default.
+        tags: tags attached to the run.
+    """
+
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "mmzoo"
+    entity: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoggerConfig:
+    """Metric loggers.
+
+    Args:
+        csv: write ``metrics.csv`` into the run directory.
+        wandb: Weights & Biases settings.
+    """
+
+    csv: bool = True
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+@dataclass
+class CheckpointConfig:
+    """Checkpointing through Lightning's ``ModelCheckpoint``.
+
+    Args:
+        monitor: logged value that decides the best checkpoint, e.g. ``val/loss``.
+        mode: ``min`` or ``max`` of ``monitor`` is best.
+        save_top_k: how many best checkpoints to keep.
+        save_last: also keep ``last.ckpt`` (needed for ``--resume last``).
+        every_n_epochs: checkpoint every N epochs.
+    """
+
+    monitor: str = "val/loss"
+    mode: Literal["min", "max"] = "min"
+    save_top_k: int = 1
+    save_last: bool = True
+    every_n_epochs: int = 1
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """A component named in the recipe.
+
+    Attributes:
+        key: dotted recipe key, e.g. ``model.encoders.audio``.
+        kind: registry kind (``encoder``, ``fusion``...), or ``optimizer``/``scheduler``.
+        name: registry name or, for optimizers and schedulers, a short name or dotted path.
+        options: options for the factory (without ``name`` and ``weight``).
+        weight: loss weight, for objectives.
+    """
+
+    key: str
+    kind: str
+    name: str
+    options: dict[str, Any]
+    weight: float = 1.0
+
+
+@dataclass
+class Recipe:
+    """A fully resolved and validated recipe.
+
+    Attributes:
+        source: the recipe file.
+        data: the resolved recipe as plain YAML data (what ``recipe show`` prints and runs save).
+        locations: dotted key -> ``file:line``.
+    """
+
+    source: Path
+    data: dict[str, Any]
+    locations: dict[str, str]
+    seed: int | None
+    run: RunConfig
+    datamodule: ComponentSpec
+    encoders: dict[str, ComponentSpec]
+    fusion: ComponentSpec
+    heads: dict[str, ComponentSpec]
+    objectives: dict[str, ComponentSpec]
+    optimizer: ComponentSpec
+    scheduler: ComponentSpec | None
+    trainer: dict[str, Any]
+    logger: LoggerConfig
+    checkpoint: CheckpointConfig
+
+    @property
+    def run_name(self) -> str:
+        return self.run.name or self.source.stem

@@ -1,0 +1,289 @@
+"""Validate a loaded recipe against the registry and the section schemas.
+
+Nothing heavy happens here: no data is read, no weights are created, no Trainer is built. Every
+problem is collected and raised together as one :class:`~mmzoo.errors.RecipeError`, each with its
+dotted key and ``file:line``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from mmzoo.errors import Problem, RecipeError
+from mmzoo.recipe.loader import LoadedRecipe, join_key, location_of
+from mmzoo.recipe.schema import (
+    SECTIONS,
+    CheckpointConfig,
+    ComponentSpec,
+    LoggerConfig,
+    Recipe,
+    RunConfig,
+)
+from mmzoo.registry import REQUIRED, RESERVED_KEYS, Registry, did_you_mean, schema_of
+from mmzoo.typecheck import check_value, describe_value
+
+__all__ = ["validate_recipe", "TRAINER_MANAGED_KEYS", "DEFAULT_OPTIMIZER"]
+
+#: Trainer arguments that mmzoo sets itself, from other sections.
+TRAINER_MANAGED_KEYS: dict[str, str] = {
+    "logger": "use the `logger:` section",
+    "callbacks": "mmzoo adds checkpointing from the `checkpoint:` section",
+    "default_root_dir": "use `run.root`",
+}
+
+DEFAULT_OPTIMIZER: dict[str, Any] = {"name": "adamw", "lr": 1e-3}
+
+_MODEL_KEYS = ("encoders", "fusion", "heads")
+
+T = TypeVar("T")
+
+
+class _Checker:
+    def __init__(self, loaded: LoadedRecipe, registry: Registry) -> None:
+        self.loaded = loaded
+        self.registry = registry
+        self.problems: list[Problem] = []
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(key, message, location_of(self.loaded.locations, key)))
+
+    def unknown_keys(self, mapping: Mapping[str, Any], known: tuple[str, ...] | list[str], prefix: str, what: str) -> None:
+        for key in mapping:
+            if key not in known:
+                self.problem(
+                    join_key(prefix, key),
+                    f"unknown {what}{did_you_mean(str(key), list(known))}; expected one of: {', '.join(known)}",
+                )
+
+    def mapping(self, value: Any, key: str, *, required: bool = True) -> dict[str, Any] | None:
+        if value is None and not required:
+            return None
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a mapping, got {describe_value(value)}")
+            return None
+        return value
+
+    # -- sections -------------------------------------------------------------------------
+
+    def dataclass_section(self, value: Any, cls: type[T], key: str) -> T | None:
+        """Check a mapping against a dataclass's typed fields and build it."""
+        if value is None:
+            return cls()
+        if self.mapping(value, key) is None:
+            return None
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        hints = inspect.get_annotations(cls, eval_str=True)
+        ok = True
+        kwargs: dict[str, Any] = {}
+        for name, item in value.items():
+            sub = join_key(key, name)
+            if name not in fields:
+                self.problem(sub, f"unknown key{did_you_mean(name, list(fields))}; expected one of: {', '.join(fields)}")
+                ok = False
+                continue
+            annotation = hints[name]
+            if dataclasses.is_dataclass(annotation):
+                built = self.dataclass_section(item, annotation, sub)
+                ok = ok and built is not None
+                kwargs[name] = built
+                continue
+            error = check_value(item, annotation)
+            if error:
+                self.problem(sub, error)
+                ok = False
+            kwargs[name] = item
+        return cls(**kwargs) if ok else None
+
+    def component(self, value: Any, kind: str, key: str) -> ComponentSpec | None:
+        """Check ``{name: ..., **options}`` against the registry entry of that name."""
+        if not isinstance(value, dict):
+            self.problem(key, f"must be a mapping with a 'name' key naming a {kind}, got {describe_value(value)}")
+            return None
+        name = value.get("name")
+        if name is None:
+            choices = ", ".join(self.registry.names(kind)) or "none installed"
+            self.problem(key, f"missing 'name' of the {kind}; available: {choices}")
+            return None
+        if not isinstance(name, str) or (kind, name) not in self.registry:
+            self.problem(join_key(key, "name"), self.registry.unknown_message(kind, str(name)))
+            return None
+        entry = self.registry.get(kind, name)
+        reserved = RESERVED_KEYS[kind]
+        options = {k: v for k, v in value.items() if k not in reserved}
+        for option, message in entry.check_options(options):
+            self.problem(join_key(key, option), message)
+        weight = value.get("weight", 1.0)
+        if "weight" in reserved and (check_value(weight, float) or weight < 0):
+            self.problem(join_key(key, "weight"), f"must be a number >= 0, got {describe_value(weight)}")
+            weight = 1.0
+        return ComponentSpec(key=key, kind=kind, name=name, options=options, weight=float(weight))
+
+    def named_mapping(self, value: Any, kind: str, key: str, what: str) -> dict[str, ComponentSpec]:
+        specs: dict[str, ComponentSpec] = {}
+        if self.mapping(value, key) is None:
+            return specs
+        if not value:
+            self.problem(key, f"needs at least one {what}")
+        for name, item in value.items():
+            spec = self.component(item, kind, join_key(key, name))
+            if spec is not None:
+                specs[str(name)] = spec
+        return specs
+
+    def callable_spec(
+        self, value: Any, kind: str, key: str, resolve: Any, skip: tuple[str, ...], reserved: tuple[str, ...] = ()
+    ) -> ComponentSpec | None:
+        """Check an optimizer or scheduler: resolve its class and bind options to its signature."""
+        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+            self.problem(key, f"must be a mapping with a 'name' key naming the {kind}")
+            return None
+        name = value["name"]
+        try:
+            resolved = resolve(name)
+        except (ImportError, TypeError) as exc:
+            self.problem(join_key(key, "name"), f"cannot use {kind} '{name}': {exc}")
+            return None
+        factory = resolved[0] if isinstance(resolved, tuple) else resolved
+        options = {k: v for k, v in value.items() if k != "name"}
+        schema, accepts_extra, _ = schema_of(factory, skip)
+        known = {o.name: o for o in schema}
+        for option, item in options.items():
+            sub = join_key(key, option)
+            if option in reserved:
+                continue
+            if option not in known:
+                if not accepts_extra:
+                    self.problem(sub, f"unknown option for {kind} '{name}'{did_you_mean(option, list(known))}; its options: {', '.join(known)}")
+                continue
+            error = check_value(item, known[option].annotation)
+            if error:
+                self.problem(sub, f"{error} (option of {kind} '{name}')")
+        for option in known.values():
+            if option.default is REQUIRED and option.name not in options:
+                self.problem(join_key(key, option.name), f"missing required option of {kind} '{name}'")
+        return ComponentSpec(key=key, kind=kind, name=name, options=options)
+
+    def trainer(self, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if self.mapping(value, "trainer") is None:
+            return {}
+        from lightning.pytorch import Trainer
+
+        schema, _, _ = schema_of(Trainer, ())
+        known = {o.name: o for o in schema}
+        for option, item in value.items():
+            key = join_key("trainer", option)
+            if option in TRAINER_MANAGED_KEYS:
+                self.problem(key, f"is set by mmzoo; {TRAINER_MANAGED_KEYS[option]}")
+            elif option not in known:
+                self.problem(key, f"unknown option of lightning.Trainer{did_you_mean(option, list(known))}")
+            else:
+                error = check_value(item, known[option].annotation)
+                if error:
+                    self.problem(key, error)
+        return dict(value)
+
+
+def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
+    """Check every section, component name and option of a loaded recipe.
+
+    Args:
+        loaded: the recipe after ``extends:``, overrides and interpolation.
+        registry: the components available.
+
+    Returns:
+        The validated :class:`Recipe`.
+
+    Raises:
+        RecipeError: with every problem found.
+    """
+    from mmzoo.optim import SCHEDULER_RESERVED, resolve_optimizer, resolve_scheduler
+
+    data = loaded.data
+    check = _Checker(loaded, registry)
+    check.unknown_keys(data, SECTIONS, "", "top-level section")
+
+    seed = data.get("seed")
+    error = check_value(seed, int | None)
+    if error:
+        check.problem("seed", error)
+
+    run = check.dataclass_section(data.get("run"), RunConfig, "run")
+    logger = check.dataclass_section(data.get("logger"), LoggerConfig, "logger")
+    checkpoint = check.dataclass_section(data.get("checkpoint"), CheckpointConfig, "checkpoint")
+
+    if "data" not in data:
+        check.problem("data", "missing section: name a datamodule, e.g. `data: {name: tones_and_words}`")
+    datamodule = check.component(data.get("data"), "datamodule", "data") if "data" in data else None
+
+    model = check.mapping(data.get("model"), "model") if "model" in data else None
+    if "model" not in data:
+        check.problem("model", "missing section: needs encoders, fusion and heads")
+    encoders: dict[str, ComponentSpec] = {}
+    heads: dict[str, ComponentSpec] = {}
+    fusion = None
+    if model is not None:
+        check.unknown_keys(model, _MODEL_KEYS, "model", "key")
+        for part in _MODEL_KEYS:
+            if part not in model:
+                check.problem(f"model.{part}", "missing")
+        encoders = check.named_mapping(model.get("encoders", {}), "encoder", "model.encoders", "encoder")
+        heads = check.named_mapping(model.get("heads", {}), "head", "model.heads", "head")
+        if "fusion" in model:
+            fusion = check.component(model["fusion"], "fusion", "model.fusion")
+
+    if "objectives" not in data:
+        check.problem("objectives", "missing section: name at least one objective")
+    objectives = check.named_mapping(data.get("objectives", {}), "objective", "objectives", "objective")
+    if model is not None:
+        for name, spec in objectives.items():
+            head = spec.options.get("head")
+            if isinstance(head, str) and heads and head not in heads:
+                check.problem(
+                    f"objectives.{name}.head",
+                    f"no head named '{head}' in model.heads{did_you_mean(head, list(heads))}; heads: {', '.join(heads)}",
+                )
+
+    optimizer = check.callable_spec(
+        data.get("optimizer") or DEFAULT_OPTIMIZER, "optimizer", "optimizer", resolve_optimizer, ("params",)
+    )
+    scheduler_value = data.get("scheduler")
+    scheduler = None
+    if scheduler_value is not None:
+        scheduler = check.callable_spec(
+            scheduler_value,
+            "scheduler",
+            "scheduler",
+            resolve_scheduler,
+            ("optimizer", "total_steps"),
+            SCHEDULER_RESERVED,
+        )
+        interval = scheduler_value.get("interval") if isinstance(scheduler_value, dict) else None
+        if interval not in (None, "step", "epoch"):
+            check.problem("scheduler.interval", f"must be 'step' or 'epoch', got {describe_value(interval)}")
+    trainer = check.trainer(data.get("trainer"))
+
+    if check.problems:
+        raise RecipeError(check.problems, source=str(loaded.source))
+    assert run and logger and checkpoint and datamodule and fusion and optimizer  # guaranteed by no problems
+    return Recipe(
+        source=loaded.source,
+        data=data,
+        locations=loaded.locations,
+        seed=seed,
+        run=run,
+        datamodule=datamodule,
+        encoders=encoders,
+        fusion=fusion,
+        heads=heads,
+        objectives=objectives,
+        optimizer=optimizer,
+        scheduler=scheduler,
+        trainer=trainer,
+        logger=logger,
+        checkpoint=checkpoint,
+    )

@@ -1,0 +1,367 @@
+"""The component registry: every encoder, fusion, head, objective and datamodule mmzoo can build.
+
+Plugins fill it through the hooks in :mod:`mmzoo.hookspecs`; :func:`mmzoo.plugins.load_registry`
+builds a fresh one from the installed entry points. Each :class:`Entry` knows where it came from
+(plugin and distribution) and its option schema, derived from the factory's typed signature.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import re
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmzoo.errors import DuplicateComponentError, RegistryError, UnknownComponentError
+from mmzoo.typecheck import check_value, describe_type
+
+__all__ = [
+    "KINDS",
+    "CONTEXT_ARGS",
+    "REQUIRED",
+    "Option",
+    "Entry",
+    "Registrar",
+    "Registry",
+    "did_you_mean",
+]
+
+#: The kinds of component, in the order the CLI lists them.
+KINDS: tuple[str, ...] = ("encoder", "fusion", "head", "objective", "datamodule")
+
+#: Arguments mmzoo passes to a factory from the surrounding build (when the factory accepts them).
+#: They are not recipe options.
+CONTEXT_ARGS: dict[str, tuple[str, ...]] = {
+    "encoder": ("input_spec",),
+    "fusion": ("input_dims",),
+    "head": ("in_dim", "encoder_dims"),
+    "objective": ("heads",),
+    "datamodule": ("seed",),
+}
+
+#: Recipe keys that configure the build itself rather than the factory, per kind.
+RESERVED_KEYS: dict[str, tuple[str, ...]] = {
+    "encoder": ("name",),
+    "fusion": ("name",),
+    "head": ("name",),
+    "objective": ("name", "weight"),
+    "datamodule": ("name",),
+}
+
+_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: Marks an option without a default.
+REQUIRED: Any = _Required()
+
+
+def did_you_mean(name: str, candidates: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(name, list(candidates), n=2, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a component, as a recipe sets it."""
+
+    name: str
+    annotation: Any
+    default: Any = REQUIRED
+    doc: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def type_name(self) -> str:
+        return describe_type(self.annotation)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A registered component.
+
+    Attributes:
+        name: the short name recipes use.
+        kind: one of :data:`KINDS`.
+        factory: the class or function that builds it.
+        doc: one-line description.
+        plugin: the name of the plugin (entry point) that registered it.
+        distribution: ``name version`` of the installed distribution providing the plugin, or
+            ``None`` for a plugin registered directly on a manager (tests).
+        options: the option schema, in signature order.
+        accepts_extra: whether the factory takes ``**kwargs`` (unknown options are then allowed).
+        context_args: which build-context arguments (:data:`CONTEXT_ARGS`) the factory accepts.
+        example: options that make a small working instance; used by the contract tests.
+    """
+
+    name: str
+    kind: str
+    factory: Callable[..., Any]
+    doc: str
+    plugin: str
+    distribution: str | None
+    options: tuple[Option, ...]
+    accepts_extra: bool = False
+    context_args: tuple[str, ...] = ()
+    example: Mapping[str, Any] = field(default_factory=dict)
+
+    def option(self, name: str) -> Option | None:
+        for opt in self.options:
+            if opt.name == name:
+                return opt
+        return None
+
+    def check_options(self, options: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """Bind recipe options against the schema.
+
+        Args:
+            options: option name -> value, without the reserved keys such as ``name``.
+
+        Returns:
+            ``(option_name, message)`` for every problem: unknown options (with a suggestion),
+            values of the wrong type and missing required options. Empty when all is well.
+        """
+        problems: list[tuple[str, str]] = []
+        known = [o.name for o in self.options]
+        for key, value in options.items():
+            opt = self.option(key)
+            if opt is None:
+                if not self.accepts_extra:
+                    hint = did_you_mean(key, known)
+                    listing = ", ".join(known) if known else "none"
+                    problems.append(
+                        (key, f"unknown option for {self.kind} '{self.name}'{hint}; its options: {listing}")
+                    )
+                continue
+            error = check_value(value, opt.annotation)
+            if error:
+                problems.append((key, f"{error} (option of {self.kind} '{self.name}')"))
+        for opt in self.options:
+            if opt.required and opt.name not in options:
+                problems.append(
+                    (opt.name, f"missing required option of {self.kind} '{self.name}' ({opt.type_name})")
+                )
+        return problems
+
+    def build(self, options: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
+        """Call the factory with the recipe options plus the context arguments it accepts."""
+        kwargs = dict(options)
+        for name in self.context_args:
+            if name in context:
+                kwargs[name] = context[name]
+        return self.factory(**kwargs)
+
+
+def _signature_target(factory: Callable[..., Any]) -> Callable[..., Any]:
+    return factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+
+
+def _parse_arg_docs(docstring: str | None) -> dict[str, str]:
+    """Option descriptions from a Google-style ``Args:`` section."""
+    if not docstring:
+        return {}
+    lines = inspect.cleandoc(docstring).splitlines()
+    docs: dict[str, str] = {}
+    in_args = False
+    current: str | None = None
+    for line in lines:
+        stripped = line.strip()
+        if stripped in ("Args:", "Arguments:", "Options:"):
+            in_args, current = True, None
+            continue
+        if not in_args:
+            continue
+        if stripped and not line.startswith(" "):
+            in_args = False
+            continue
+        match = re.match(r"^\s{2,4}(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", line)
+        if match:
+            current = match.group(1)
+            docs[current] = match.group(2).strip()
+        elif current and stripped:
+            docs[current] += " " + stripped
+    return docs
+
+
+def _first_line(docstring: str | None) -> str:
+    if not docstring:
+        return ""
+    return inspect.cleandoc(docstring).splitlines()[0].strip()
+
+
+def schema_of(
+    factory: Callable[..., Any], context_args: tuple[str, ...]
+) -> tuple[tuple[Option, ...], bool, tuple[str, ...]]:
+    """Derive ``(options, accepts_extra, accepted_context_args)`` from a factory's signature."""
+    target = _signature_target(factory)
+    signature = inspect.signature(target)
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolved forward references: fall back to the raw annotations
+        hints = {}
+    arg_docs = _parse_arg_docs(factory.__doc__)
+    if inspect.isclass(factory):
+        arg_docs.update(_parse_arg_docs(getattr(factory.__init__, "__doc__", None)))
+    options: list[Option] = []
+    accepted: list[str] = []
+    accepts_extra = False
+    for index, (pname, param) in enumerate(signature.parameters.items()):
+        if inspect.isclass(factory) and index == 0:
+            continue  # self
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            accepts_extra = True
+            continue
+        if param.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        if pname in context_args:
+            accepted.append(pname)
+            continue
+        annotation = hints.get(pname, param.annotation)
+        default = REQUIRED if param.default is inspect.Parameter.empty else param.default
+        options.append(Option(pname, annotation, default, arg_docs.get(pname, "")))
+    return tuple(options), accepts_extra, tuple(accepted)
+
+
+class Registry:
+    """All registered components, by kind and name, plus what went wrong while loading plugins.
+
+    Attributes:
+        failed_plugins: plugin name -> one-line reason, for plugins that failed to load.
+        disabled_plugins: plugin names blocked by ``MMZOO_DISABLE_PLUGINS``.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        self.failed_plugins: dict[str, str] = {}
+        self.disabled_plugins: list[str] = []
+
+    def add(self, entry: Entry) -> None:
+        table = self._entries[entry.kind]
+        existing = table.get(entry.name)
+        if existing is not None:
+            raise DuplicateComponentError(
+                f"{entry.kind} '{entry.name}' is registered twice: by plugin '{existing.plugin}'"
+                f" ({existing.distribution or 'not installed'}) and by plugin '{entry.plugin}'"
+                f" ({entry.distribution or 'not installed'})",
+                hint=f"rename one of them, or disable a plugin with MMZOO_DISABLE_PLUGINS={entry.plugin}",
+            )
+        table[entry.name] = entry
+
+    def remove_plugin(self, plugin: str) -> None:
+        """Forget every component a plugin registered (used when its hook fails half-way)."""
+        for table in self._entries.values():
+            for name in [n for n, e in table.items() if e.plugin == plugin]:
+                del table[name]
+
+    def names(self, kind: str) -> list[str]:
+        """Sorted names of the registered components of one kind."""
+        return sorted(self._entries[kind])
+
+    def entries(self, kind: str | None = None) -> Iterator[Entry]:
+        """Entries of one kind (or all kinds), sorted by kind then name."""
+        for k in KINDS if kind is None else (kind,):
+            for name in self.names(k):
+                yield self._entries[k][name]
+
+    def find(self, name: str) -> list[Entry]:
+        """Every entry with this name, across kinds."""
+        return [t[name] for t in self._entries.values() if name in t]
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        kind, name = key
+        return name in self._entries.get(kind, {})
+
+    def get(self, kind: str, name: str) -> Entry:
+        """Look up a component, with a helpful error when it does not exist."""
+        if kind not in self._entries:
+            raise UnknownComponentError(f"unknown component kind '{kind}'; kinds: {', '.join(KINDS)}")
+        entry = self._entries[kind].get(name)
+        if entry is None:
+            raise UnknownComponentError(self.unknown_message(kind, name), hint=self.unknown_hint(kind))
+        return entry
+
+    def unknown_message(self, kind: str, name: str) -> str:
+        """``unknown encoder 'x' (did you mean 'y'?)`` plus notes about plugins that did not load."""
+        message = f"unknown {kind} '{name}'{did_you_mean(str(name), self.names(kind))}"
+        if self.failed_plugins:
+            failed = "; ".join(f"'{p}' ({why})" for p, why in sorted(self.failed_plugins.items()))
+            message += f"; note that these plugins failed to load and may provide it: {failed}"
+        if self.disabled_plugins:
+            message += (
+                "; note that these plugins are disabled by MMZOO_DISABLE_PLUGINS: "
+                + ", ".join(sorted(self.disabled_plugins))
+            )
+        return message
+
+    def unknown_hint(self, kind: str) -> str:
+        return f"`mmzoo plugins --kind {kind}` lists the available {kind}s"
+
+
+class Registrar:
+    """What a plugin's hook receives: adds components of one kind on behalf of that plugin."""
+
+    def __init__(self, registry: Registry, kind: str, plugin: str, distribution: str | None) -> None:
+        self._registry = registry
+        self.kind = kind
+        self.plugin = plugin
+        self.distribution = distribution
+
+    def add(
+        self,
+        name: str,
+        factory: Callable[..., Any],
+        *,
+        doc: str | None = None,
+        example: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Register a component.
+
+        Args:
+            name: short lowercase name used in recipes (``[a-z][a-z0-9_]*``).
+            factory: class or function building the component from keyword options. Its typed
+                signature is the option schema; document options in an ``Args:`` docstring section.
+            doc: one-line description; defaults to the first line of the factory's docstring.
+            example: options that build a small working instance, for the contract tests.
+        """
+        if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+            raise RegistryError(
+                f"plugin '{self.plugin}' registered a {self.kind} with the invalid name {name!r}",
+                hint="names are lowercase letters, digits and underscores, starting with a letter",
+            )
+        if not callable(factory):
+            raise RegistryError(f"plugin '{self.plugin}' registered {self.kind} '{name}' with a non-callable factory")
+        context = CONTEXT_ARGS[self.kind]
+        options, accepts_extra, accepted = schema_of(factory, context)
+        reserved = [o.name for o in options if o.name in RESERVED_KEYS[self.kind]]
+        if reserved:
+            raise RegistryError(
+                f"plugin '{self.plugin}': {self.kind} '{name}' has options named {reserved}, which recipes"
+                " use for themselves",
+                hint="rename those arguments of the factory",
+            )
+        entry = Entry(
+            name=name,
+            kind=self.kind,
+            factory=factory,
+            doc=doc if doc is not None else _first_line(factory.__doc__),
+            plugin=self.plugin,
+            distribution=self.distribution,
+            options=options,
+            accepts_extra=accepts_extra,
+            context_args=accepted,
+            example=dict(example or {}),
+        )
+        self._registry.add(entry)

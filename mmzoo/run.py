@@ -1,0 +1,256 @@
+"""Run a recipe: ``fit``, ``validate``, ``test`` or ``predict``, each in a run directory of its own.
+
+A run directory ``<run.root>/<run.name>/<YYYYmmdd-HHMMSS>-<command>`` is created only after the
+recipe has been validated and the model and data built, and never reuses an existing folder, so
+a failing command cannot touch earlier runs. It holds:
+
+- ``recipe.yaml``: the resolved recipe (run it again with ``mmzoo fit <run dir>``);
+- ``checkpoints/``: ``best-*.ckpt`` and ``last.ckpt`` (``fit``);
+- ``metrics.csv`` and ``wandb/`` (the W&B run, offline by default);
+- ``results.json``: final metrics; ``predictions.jsonl`` (``predict``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mmzoo.errors import RunError
+from mmzoo.recipe import Recipe, load_recipe
+from mmzoo.registry import Registry
+
+__all__ = ["COMMANDS", "RunResult", "run_recipe", "resolve_recipe_path", "find_checkpoint", "create_run_dir"]
+
+Command = Literal["fit", "validate", "test", "predict"]
+COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
+
+RECIPE_FILE = "recipe.yaml"
+RESULTS_FILE = "results.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+
+
+@dataclass
+class RunResult:
+    """What a command produced.
+
+    Attributes:
+        run_dir: the run directory.
+        metrics: final metrics (validation metrics after ``fit``).
+        checkpoint: the checkpoint used (or, after ``fit``, the best one written).
+        predictions: the predictions file, for ``predict``.
+    """
+
+    run_dir: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+    checkpoint: Path | None = None
+    predictions: Path | None = None
+
+
+def resolve_recipe_path(target: str | Path) -> tuple[Path, Path | None]:
+    """A recipe file, or a run directory holding ``recipe.yaml``.
+
+    Returns:
+        ``(recipe_file, run_dir)``; ``run_dir`` is ``None`` when a file was given.
+    """
+    path = Path(target)
+    if path.is_dir():
+        recipe = path / RECIPE_FILE
+        if not recipe.is_file():
+            raise RunError(f"{path} is a directory without {RECIPE_FILE}", hint="pass a recipe file or a run directory")
+        return recipe, path
+    return path, None
+
+
+def create_run_dir(recipe: Recipe, command: str) -> Path:
+    """Create a new, empty run directory (never an existing one)."""
+    group = Path(recipe.run.root) / recipe.run_name
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        group.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the run folder {group}: {exc}", hint="set run.root to a writable folder") from exc
+    for attempt in range(1000):
+        run_dir = group / (f"{stamp}-{command}" + (f"-{attempt}" if attempt else ""))
+        try:
+            run_dir.mkdir()
+            return run_dir
+        except FileExistsError:
+            continue
+    raise RunError(f"could not find a free run directory name in {group}")
+
+
+def _fit_runs(recipe: Recipe) -> list[Path]:
+    group = Path(recipe.run.root) / recipe.run_name
+    return sorted((p for p in group.glob("*-fit*") if p.is_dir()), key=lambda p: p.name, reverse=True)
+
+
+def _best_in(run_dir: Path) -> Path | None:
+    results = run_dir / RESULTS_FILE
+    if results.is_file():
+        try:
+            best = json.loads(results.read_text()).get("best_checkpoint")
+        except (OSError, ValueError):
+            best = None
+        if best and Path(best).is_file():
+            return Path(best)
+    candidates = sorted((run_dir / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
+    return candidates[-1] if candidates else None
+
+
+def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> Path | None:
+    """Resolve ``--ckpt``: a path, ``last``, ``best`` or ``none``.
+
+    ``last`` and ``best`` look in ``run_dir`` when given, else in the newest ``fit`` run of this
+    recipe's run group that has one.
+    """
+    if which == "none":
+        return None
+    if which not in ("last", "best"):
+        path = Path(which)
+        if not path.is_file():
+            raise RunError(f"checkpoint not found: {path}", hint="pass an existing .ckpt file, or --ckpt last / best")
+        return path
+    candidates = [run_dir] if run_dir is not None else _fit_runs(recipe)
+    for candidate in candidates:
+        found = candidate / "checkpoints" / "last.ckpt" if which == "last" else _best_in(candidate)
+        if found is not None and found.is_file():
+            return found
+    where = str(run_dir) if run_dir else str(Path(recipe.run.root) / recipe.run_name)
+    raise RunError(
+        f"no '{which}' checkpoint found in {where}",
+        hint="train first with `mmzoo fit RECIPE`, pass --ckpt PATH, or --ckpt none to use untrained weights",
+    )
+
+
+def _load_weights(module: Any, checkpoint: Path) -> dict[str, Any]:
+    """Load a checkpoint's weights into ``module``, with clear errors for bad or mismatched files."""
+    import torch
+
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise RunError(f"checkpoint {checkpoint} cannot be read: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise RunError(f"{checkpoint} is not a Lightning checkpoint (no state_dict)")
+    result = module.load_state_dict(state["state_dict"], strict=False)
+    problems = [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
+    if problems:
+        shown = ", ".join(problems[:4]) + (f" and {len(problems) - 4} more" if len(problems) > 4 else "")
+        raise RunError(
+            f"checkpoint {checkpoint} does not fit the model of this recipe ({shown})",
+            hint="use the recipe the checkpoint was trained with: its run directory holds recipe.yaml",
+        )
+    return state
+
+
+def _write_recipe(recipe: Recipe, run_dir: Path, command: str, argv: list[str] | None) -> None:
+    from mmzoo import __version__
+
+    header = (
+        f"# Resolved by mmzoo {__version__} for `{command}` on {time.strftime('%Y-%m-%d %H:%M:%S')}\n"
+        f"# from {recipe.source}" + (f" with: {' '.join(argv)}" if argv else "") + "\n"
+        f"# Run it again: mmzoo fit {run_dir / RECIPE_FILE}\n"
+    )
+    body = yaml.safe_dump(recipe.data, sort_keys=False, default_flow_style=False)
+    (run_dir / RECIPE_FILE).write_text(header + body, encoding="utf-8")
+
+
+def _metrics(results: Any) -> dict[str, float]:
+    merged: dict[str, float] = {}
+    for item in results or []:
+        merged.update({k: float(v) for k, v in item.items()})
+    return merged
+
+
+def run_recipe(
+    command: str,
+    target: str | Path,
+    overrides: list[str] | None = None,
+    *,
+    ckpt: str | None = None,
+    registry: Registry | None = None,
+    argv: list[str] | None = None,
+) -> RunResult:
+    """Validate, build and run one command.
+
+    Args:
+        command: ``fit``, ``validate``, ``test`` or ``predict``.
+        target: a recipe file, or a run directory (its ``recipe.yaml`` and checkpoints are used).
+        overrides: ``key.sub=value`` strings.
+        ckpt: for ``fit``, a checkpoint to resume from (``last`` or a path); for the other commands,
+            the weights to evaluate (``best`` by default, ``last``, ``none`` or a path).
+        registry: components to use; defaults to the installed plugins.
+        argv: the command line, recorded in the saved recipe.
+
+    Raises:
+        MmzooError: any user error (recipe, data, checkpoint), before anything is written where
+        possible; a failure during training leaves earlier checkpoints of this run intact.
+    """
+    if command not in COMMANDS:
+        raise RunError(f"unknown command '{command}'; commands: {', '.join(COMMANDS)}")
+    if registry is None:
+        from mmzoo.plugins import load_registry
+
+        registry = load_registry()
+    recipe_path, source_run = resolve_recipe_path(target)
+    recipe = load_recipe(recipe_path, overrides, registry)
+
+    import lightning.pytorch as pl
+
+    from mmzoo.build import build_datamodule, build_module, build_trainer
+
+    if recipe.seed is not None:
+        pl.seed_everything(recipe.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(recipe, registry)
+    module = build_module(recipe, registry, datamodule)
+
+    checkpoint: Path | None
+    if command == "fit":
+        checkpoint = find_checkpoint(recipe, ckpt, source_run) if ckpt else None
+        if checkpoint is not None:
+            _load_weights(module, checkpoint)  # fail early and clearly if it does not fit
+    else:
+        checkpoint = find_checkpoint(recipe, ckpt or "best", source_run)
+        if checkpoint is not None:
+            _load_weights(module, checkpoint)
+
+    run_dir = create_run_dir(recipe, command)
+    _write_recipe(recipe, run_dir, command, argv)
+    result = RunResult(run_dir=run_dir, checkpoint=checkpoint)
+    callbacks: list[Any] = []
+    if command == "predict":
+        from mmzoo.predictions import JsonlPredictionWriter
+
+        result.predictions = run_dir / PREDICTIONS_FILE
+        callbacks.append(JsonlPredictionWriter(result.predictions))
+    trainer = build_trainer(recipe, run_dir, callbacks=callbacks, fit=command == "fit")
+    print(f"mmzoo: {command} {recipe.source} -> run directory {run_dir}", flush=True)
+
+    if command == "fit":
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
+        validated = trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=True)
+        result.metrics = _metrics(validated)
+        result.checkpoint = Path(best) if best else None
+    elif command == "validate":
+        result.metrics = _metrics(trainer.validate(module, datamodule=datamodule, verbose=True))
+    elif command == "test":
+        result.metrics = _metrics(trainer.test(module, datamodule=datamodule, verbose=True))
+    else:
+        trainer.predict(module, datamodule=datamodule, return_predictions=False)
+
+    summary = {
+        "command": command,
+        "recipe": str(recipe.source),
+        "checkpoint": str(checkpoint) if checkpoint else None,
+        "best_checkpoint": str(result.checkpoint) if command == "fit" and result.checkpoint else None,
+        "metrics": result.metrics,
+        "predictions": str(result.predictions) if result.predictions else None,
+    }
+    (run_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    return result

@@ -1,0 +1,132 @@
+"""Check recipe values against the type annotations of component factories.
+
+Recipe values come from YAML, so they are only ever ``None``, ``bool``, ``int``, ``float``,
+``str``, lists and string-keyed mappings. That small universe is why mmzoo checks them itself
+instead of going through a general validation library: the checks stay strict (no silent
+``"3" -> 3`` coercion), fast, and the messages speak of YAML values ("expected an integer, got the
+string 'abc'"), which is what a recipe author needs to see.
+
+Annotations that YAML can never satisfy (say ``nn.Module``) simply fail to match; a ``Union`` matches
+when any member does. ``typing.Any`` and missing annotations accept everything.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import inspect
+import types
+import typing
+from typing import Any, Literal, Union
+
+__all__ = ["check_value", "describe_type", "describe_value"]
+
+_SEQUENCE_ORIGINS = (
+    list,
+    tuple,
+    collections.abc.Sequence,
+    collections.abc.Iterable,
+    collections.abc.Collection,
+)
+_MAPPING_ORIGINS = (dict, collections.abc.Mapping, collections.abc.MutableMapping)
+
+
+def describe_value(value: Any) -> str:
+    """A short description of a YAML value for error messages, e.g. ``the string 'abc'``."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int):
+        return f"the integer {value}"
+    if isinstance(value, float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f"the string {shown!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def describe_type(annotation: Any) -> str:
+    """A readable name for an annotation, e.g. ``int``, ``list[float]``, ``'sum' | 'mean'``."""
+    if annotation is inspect.Parameter.empty or annotation is Any:
+        return "any"
+    if annotation is type(None) or annotation is None:
+        return "null"
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return " | ".join(describe_type(a) for a in args)
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin))
+        if args:
+            return f"{name}[{', '.join(describe_type(a) for a in args if a is not Ellipsis)}]"
+        return name
+    return getattr(annotation, "__name__", str(annotation))
+
+
+def check_value(value: Any, annotation: Any) -> str | None:
+    """Check a YAML value against a type annotation.
+
+    Args:
+        value: the value as loaded from YAML.
+        annotation: a resolved annotation (``int``, ``list[str]``, ``Literal['a', 'b']`` ...).
+
+    Returns:
+        ``None`` when the value fits, otherwise a message such as
+        ``expected int, got the string 'abc'``.
+    """
+    if _matches(value, annotation):
+        return None
+    return f"expected {describe_type(annotation)}, got {describe_value(value)}"
+
+
+def _matches(value: Any, annotation: Any) -> bool:
+    if annotation is inspect.Parameter.empty or annotation is Any or annotation is object:
+        return True
+    if annotation is None or annotation is type(None):
+        return value is None
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return _matches(value, args[0])
+    if origin is Literal:
+        return any(value == a and type(value) is type(a) for a in args)
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        return any(_matches(value, a) for a in args)
+    if origin in _SEQUENCE_ORIGINS:
+        if not isinstance(value, list):
+            return False
+        if origin is tuple and args:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return all(_matches(v, args[0]) for v in value)
+            return len(args) == len(value) and all(_matches(v, a) for v, a in zip(value, args))
+        return all(_matches(v, args[0]) for v in value) if args else True
+    if origin in _MAPPING_ORIGINS:
+        if not isinstance(value, dict):
+            return False
+        if len(args) == 2:
+            return all(_matches(k, args[0]) and _matches(v, args[1]) for k, v in value.items())
+        return True
+    if isinstance(annotation, typing.TypeVar):
+        return True
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation in (list, tuple) or annotation in _SEQUENCE_ORIGINS:
+        return isinstance(value, list)
+    if annotation in (dict,) or annotation in _MAPPING_ORIGINS:
+        return isinstance(value, dict)
+    if isinstance(annotation, type):
+        return isinstance(value, annotation)
+    # An annotation we cannot interpret (a string forward reference that failed to resolve, a
+    # protocol...): do not block the user on our own limits.
+    return True
