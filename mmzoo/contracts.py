@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-import torch
 from torch import Tensor, nn
 
 __all__ = [
@@ -117,9 +116,11 @@ class Encoder(nn.Module):
 
     Subclasses set :attr:`dim` (the width ``D`` of ``seq`` and ``pooled``) and implement
     ``forward(values, mask) -> Encoded``. Padded positions must never change ``pooled``.
+    :attr:`input_kinds` lists the :class:`ModalitySpec` kinds the encoder reads.
     """
 
     dim: int
+    input_kinds: tuple[str, ...] = ("features",)
 
     def forward(self, values: Tensor, mask: Tensor) -> Encoded:  # pragma: no cover - interface
         raise NotImplementedError
@@ -170,7 +171,9 @@ class Objective(nn.Module):
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         """Update a ``MetricCollection`` made from :meth:`make_metrics` with one batch."""
 
+    def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
+        """Random ``(outputs, batch)`` this objective accepts, for contract tests.
 
-def all_finite(tensor: Tensor) -> bool:
-    """Whether every element is finite (a single host sync)."""
-    return bool(torch.isfinite(tensor).all())
+        Tensors in ``outputs`` that the loss depends on must require gradients.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not provide example_inputs()")

@@ -7,7 +7,8 @@ plugins) never see stale state:
 2. block the plugins named in ``MMZOO_DISABLE_PLUGINS`` (comma separated);
 3. ``load_setuptools_entrypoints("mmzoo", name=...)`` once per entry point, so that one plugin that
    fails to import is reported as a warning and does not take the others down;
-4. ``check_pending()``, so a misspelt hook name in a plugin is an error rather than silently ignored;
+4. ``check_pending()``, so that a plugin with a misspelt hook name is reported (and skipped) rather
+   than silently half-working;
 5. call each plugin's registration hooks with a registrar that records the plugin and distribution.
 """
 
@@ -90,13 +91,16 @@ def build_plugin_manager(
                 manager.load_setuptools_entrypoints(hookspecs.ENTRY_POINT_GROUP, name=name)
             except Exception as exc:  # a broken plugin must not take the others down
                 failed[name] = _describe(exc)
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as exc:
-        raise RegistryError(
-            f"plugin '{exc.plugin_name}' implements a hook mmzoo does not define: {exc}",
-            hint="check the hook names against `mmzoo.hookspecs` (docs/plugins.md)",
-        ) from exc
+    # check_pending() stops at the first plugin implementing a hook mmzoo does not define (a
+    # misspelt hook would otherwise be silently ignored); that plugin is reported and dropped.
+    while True:
+        try:
+            manager.check_pending()
+            break
+        except pluggy.PluginValidationError as exc:
+            name = manager.get_name(exc.plugin) or repr(exc.plugin)
+            failed[name] = f"{exc} (mmzoo's hooks are listed in mmzoo.hookspecs)"
+            manager.unregister(exc.plugin)
     return manager, failed, [n for n in blocked_names if n in present]
 
 

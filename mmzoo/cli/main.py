@@ -110,12 +110,6 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # t
     return warnings._formatwarning_orig(message, category, filename, lineno, line)  # type: ignore[attr-defined]
 
 
-def _quiet_known_noise() -> None:
-    """Silence warnings that mmzoo's defaults trigger on purpose and that only confuse users."""
-    warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-    warnings.filterwarnings("ignore", message=r".*`isinstance\(treespec, LeafSpec\)` is deprecated.*")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mmzoo`` console script. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -133,7 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(warnings, "_formatwarning_orig"):
         warnings._formatwarning_orig = warnings.formatwarning  # type: ignore[attr-defined]
     warnings.formatwarning = _format_warning  # type: ignore[assignment]
-    _quiet_known_noise()
     try:
         return _dispatch(args, argv)
     except MmzooError as exc:

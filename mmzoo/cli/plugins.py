@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mmzoo.errors import UnknownComponentError
@@ -10,6 +12,23 @@ from mmzoo.plugins import load_registry
 from mmzoo.registry import KINDS, REQUIRED, did_you_mean
 
 __all__ = ["list_components", "show_component"]
+
+
+def _console() -> Console:
+    """Rich console; wide when writing to a pipe or file, so tables are not folded."""
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def _cell(text: str) -> str:
+    """Table text: literal brackets (``list[int]`` is not rich markup), no RST quoting."""
+    return escape(text.replace("``", ""))
+
+
+def _yaml_value(value: object) -> str:
+    """A default as it would be written in a recipe (``null``, ``true``, ``[a, b]``)."""
+    text = yaml.safe_dump(value, default_flow_style=True).strip()
+    return text.removesuffix("...").strip()
 
 
 def _check_kind(kind: str | None) -> None:
@@ -25,8 +44,8 @@ def list_components(kind: str | None = None) -> int:
     for column in ("kind", "name", "plugin", "distribution", "description"):
         table.add_column(column, overflow="fold")
     for entry in registry.entries(kind):
-        table.add_row(entry.kind, entry.name, entry.plugin, entry.distribution or "-", entry.doc)
-    console = Console()
+        table.add_row(*map(_cell, (entry.kind, entry.name, entry.plugin, entry.distribution or "-", entry.doc)))
+    console = _console()
     console.print(table)
     for name, why in sorted(registry.failed_plugins.items()):
         console.print(f"[yellow]plugin '{name}' failed to load:[/yellow] {why}", highlight=False)
@@ -45,9 +64,9 @@ def show_component(name: str, kind: str | None = None) -> int:
         raise UnknownComponentError(
             f"no component named '{name}'{did_you_mean(name, everything)}", hint="`mmzoo plugins` lists them all"
         )
-    console = Console()
+    console = _console()
     for entry in entries:
-        console.print(f"[bold]{entry.kind} '{entry.name}'[/bold]: {entry.doc}", highlight=False)
+        console.print(f"[bold]{entry.kind} '{entry.name}'[/bold]: {_cell(entry.doc)}", highlight=False)
         console.print(f"plugin: {entry.plugin} ({entry.distribution or 'not installed'})", highlight=False)
         factory = entry.factory
         console.print(f"factory: {factory.__module__}.{factory.__qualname__}", highlight=False)
@@ -55,8 +74,8 @@ def show_component(name: str, kind: str | None = None) -> int:
         for column in ("option", "type", "default", "description"):
             table.add_column(column, overflow="fold")
         for option in entry.options:
-            default = "(required)" if option.default is REQUIRED else repr(option.default)
-            table.add_row(option.name, option.type_name, default, option.doc)
+            default = "(required)" if option.default is REQUIRED else _yaml_value(option.default)
+            table.add_row(*map(_cell, (option.name, option.type_name, default, option.doc)))
         console.print(table)
         if entry.context_args:
             console.print(f"provided by mmzoo at build time: {', '.join(entry.context_args)}", highlight=False)

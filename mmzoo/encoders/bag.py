@@ -24,6 +24,8 @@ class BagEncoder(Encoder):
         :class:`Encoded` with ``seq (B, T, dim)``, ``mask (B, T)``, ``pooled (B, dim)``.
     """
 
+    input_kinds = ("features", "tokens")
+
     def __init__(self, input_spec: ModalitySpec, dim: int = 128, dropout: float = 0.0) -> None:
         super().__init__()
         self.dim = dim

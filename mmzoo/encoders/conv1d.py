@@ -32,6 +32,8 @@ class Conv1dEncoder(Encoder):
         :class:`Encoded` with ``seq (B, T, dim)``, ``mask (B, T)``, ``pooled (B, dim)``.
     """
 
+    input_kinds = ("features", "tokens")
+
     def __init__(
         self,
         input_spec: ModalitySpec,

@@ -13,7 +13,9 @@ __all__ = ["ConcatFusion"]
 
 
 class ConcatFusion(Fusion):
-    """Concatenation fusion: ``MLP([pooled_m1; pooled_m2; ...])`` with modalities in sorted order.
+    """Concatenation fusion: an MLP over the pooled vectors of all modalities, concatenated.
+
+    ``fused = MLP([pooled_m1; pooled_m2; ...])`` with modalities in sorted order.
 
     Works for any number of modalities. A modality missing from a row (all-false mask) enters as
     the zero vector, since encoders pool over real positions only; it must still be present in

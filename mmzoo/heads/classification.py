@@ -12,7 +12,7 @@ __all__ = ["ClassificationHead"]
 
 
 class ClassificationHead(Head):
-    """Logits over ``num_classes`` classes from ``Fused.pooled``.
+    """Multi-class logits from the fused vector (``Fused.pooled``).
 
     Args:
         num_classes: number of classes.

@@ -11,4 +11,4 @@ __all__ = ["CrossEntropyObjective"]
 
 @hookimpl
 def mmzoo_register_objectives(registrar: Registrar) -> None:
-    registrar.add("cross_entropy", CrossEntropyObjective, example={"head": "label", "target": "label"})
+    registrar.add("cross_entropy", CrossEntropyObjective, example={"head": "label", "target": "label", "num_classes": 3})

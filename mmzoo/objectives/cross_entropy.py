@@ -17,7 +17,9 @@ MetricName = Literal["accuracy", "macro_f1"]
 
 
 class CrossEntropyObjective(Objective):
-    """Cross-entropy between a head's logits ``(B, C)`` and an integer target ``(B,)``.
+    """Cross-entropy of a classification head against an integer target, with accuracy and F1.
+
+    Scores logits ``(B, C)`` against targets ``(B,)``.
 
     Rows whose target is ``-100`` are ignored (no label).
 
@@ -26,6 +28,7 @@ class CrossEntropyObjective(Objective):
         target: name of the target in the batch.
         label_smoothing: amount of label smoothing, in ``[0, 1)``.
         class_weights: one weight per class, or ``null``.
+        num_classes: number of classes for the metrics; by default the head's ``num_classes``.
         metrics: torchmetrics to report: ``accuracy`` (micro) and/or ``macro_f1``.
     """
 
@@ -36,6 +39,7 @@ class CrossEntropyObjective(Objective):
         heads: Mapping[str, Any] | None = None,
         label_smoothing: float = 0.0,
         class_weights: list[float] | None = None,
+        num_classes: int | None = None,
         metrics: list[MetricName] = ["accuracy", "macro_f1"],  # noqa: B006 - read only
     ) -> None:
         super().__init__()
@@ -44,7 +48,7 @@ class CrossEntropyObjective(Objective):
         self.head = head
         self.target = target
         self.label_smoothing = label_smoothing
-        self.num_classes = getattr((heads or {}).get(head), "num_classes", None)
+        self.num_classes = num_classes or getattr((heads or {}).get(head), "num_classes", None)
         if class_weights is not None and self.num_classes is not None and len(class_weights) != self.num_classes:
             raise ValueError(f"class_weights has {len(class_weights)} entries but head '{head}' has {self.num_classes} classes")
         self.register_buffer(
@@ -75,3 +79,9 @@ class CrossEntropyObjective(Objective):
 
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         metrics.update(outputs[self.head].detach(), batch.targets[self.target])
+
+    def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
+        classes = self.num_classes or 3
+        logits = torch.randn(batch_size, classes, requires_grad=True)
+        targets = torch.arange(batch_size) % classes
+        return {self.head: logits}, Batch(inputs={}, targets={self.target: targets}, ids=[str(i) for i in range(batch_size)])

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mmzoo.errors import RecipeError
 from mmzoo.recipe.interpolate import resolve_interpolations
 from mmzoo.recipe.loader import LoadedRecipe, load_recipe_file
 from mmzoo.recipe.overrides import apply_overrides, parse_override
-from mmzoo.recipe.schema import Recipe
+from mmzoo.recipe.schema import Recipe, with_defaults
 from mmzoo.recipe.validate import validate_recipe
 from mmzoo.registry import Registry
 
@@ -43,6 +44,13 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, registry: 
 
         registry = load_registry()
     loaded = load_recipe_file(path)
-    apply_overrides(loaded, list(overrides or []))
-    resolve_interpolations(loaded)
-    return validate_recipe(loaded, registry)
+    with_defaults(loaded.data)
+    problems = apply_overrides(loaded, list(overrides or []))
+    try:
+        resolve_interpolations(loaded)
+        recipe = validate_recipe(loaded, registry)
+    except RecipeError as exc:
+        problems += exc.problems
+    if problems:
+        raise RecipeError(problems, source=str(loaded.source))
+    return recipe

@@ -16,11 +16,36 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import re
+
 import yaml
 
 from mmzoo.errors import Problem, RecipeError
 
-__all__ = ["LoadedRecipe", "load_recipe_file", "join_key", "location_of"]
+__all__ = ["LoadedRecipe", "RecipeLoader", "load_recipe_file", "join_key", "location_of", "parse_scalar"]
+
+
+class RecipeLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading ``1e-3`` as a float as YAML 1.2 does (YAML 1.1 needs ``1.0e-3``)."""
+
+
+RecipeLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_scalar(text: str) -> object:
+    """Parse one YAML value (as in an override) with the recipe loader's rules."""
+    return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - RecipeLoader is a SafeLoader
 
 Locations = dict[str, str]
 
@@ -90,7 +115,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Locations]:
     Raises:
         RecipeError: a syntax error (with line and column) or duplicate keys.
     """
-    loader = yaml.SafeLoader(text)
+    loader = RecipeLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:

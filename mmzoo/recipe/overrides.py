@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from mmzoo.errors import Problem, RecipeError
-from mmzoo.recipe.loader import LoadedRecipe
+from mmzoo.recipe.loader import LoadedRecipe, parse_scalar
 from mmzoo.registry import did_you_mean
 
 __all__ = ["OVERRIDE_LOCATION", "parse_override", "apply_overrides"]
@@ -39,7 +39,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     if any(not part for part in key.split(".")):
         raise RecipeError([Problem(key, f"override {text!r} has an empty key part", OVERRIDE_LOCATION)])
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value = parse_scalar(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
         reason = str(exc).splitlines()[0]
         raise RecipeError(
@@ -48,17 +48,14 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def apply_overrides(recipe: LoadedRecipe, overrides: list[str]) -> list[str]:
-    """Apply overrides in order, in place.
+def apply_overrides(recipe: LoadedRecipe, overrides: list[str]) -> list[Problem]:
+    """Apply overrides in order, in place; those that cannot apply are skipped.
 
     Returns:
-        The dotted keys that the overrides created (as opposed to replaced).
-
-    Raises:
-        RecipeError: every malformed override or missing parent key, all at once.
+        A problem for every malformed override or missing parent key (empty when all applied),
+        so that the caller can report them together with the recipe's other problems.
     """
     problems: list[Problem] = []
-    created: list[str] = []
     for text in overrides:
         try:
             key, value = parse_override(text)
@@ -91,14 +88,9 @@ def apply_overrides(recipe: LoadedRecipe, overrides: list[str]) -> list[str]:
                 )
             break
         else:
-            last = parts[-1]
-            if last not in node:
-                created.append(key)
-            node[last] = value
+            node[parts[-1]] = value
             recipe.locations = {
                 k: v for k, v in recipe.locations.items() if not (k == key or k.startswith(key + "."))
             }
             recipe.locations[key] = f"{OVERRIDE_LOCATION} ({text})"
-    if problems:
-        raise RecipeError(problems, source=str(recipe.source))
-    return created
+    return problems

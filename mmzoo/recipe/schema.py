@@ -19,7 +19,7 @@ A recipe is YAML with these top-level sections (see ``docs/recipes.md``)::
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +31,8 @@ __all__ = [
     "CheckpointConfig",
     "ComponentSpec",
     "Recipe",
+    "DEFAULTED_SECTIONS",
+    "with_defaults",
 ]
 
 #: Top-level sections, in the order ``recipe show`` prints them.
@@ -160,3 +162,21 @@ class Recipe:
     @property
     def run_name(self) -> str:
         return self.run.name or self.source.stem
+
+
+#: Sections whose every key has a default; they are filled in before overrides apply, so that
+#: ``checkpoint.mode=max`` works even when the recipe does not write a ``checkpoint:`` section, and
+#: so that ``recipe show`` and saved runs spell every setting out.
+DEFAULTED_SECTIONS: dict[str, type] = {"run": RunConfig, "logger": LoggerConfig, "checkpoint": CheckpointConfig}
+
+
+def with_defaults(data: dict[str, Any]) -> None:
+    """Fill in the defaulted sections of a loaded recipe, in place (values the recipe sets win)."""
+    from mmzoo.recipe.loader import deep_merge
+
+    for section, cls in DEFAULTED_SECTIONS.items():
+        value = data.get(section)
+        if value is None or isinstance(value, dict):
+            data[section] = deep_merge(asdict(cls()), value or {})
+    if data.get("trainer") is None:
+        data["trainer"] = {}

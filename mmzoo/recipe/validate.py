@@ -125,9 +125,12 @@ class _Checker:
         specs: dict[str, ComponentSpec] = {}
         if self.mapping(value, key) is None:
             return specs
-        if not value:
+        # `null` drops an entry, so a child recipe or an override can remove an inherited one
+        # (e.g. `model.encoders.text=null` for an audio-only run).
+        kept = {name: item for name, item in value.items() if item is not None}
+        if not kept:
             self.problem(key, f"needs at least one {what}")
-        for name, item in value.items():
+        for name, item in kept.items():
             spec = self.component(item, kind, join_key(key, name))
             if spec is not None:
                 specs[str(name)] = spec

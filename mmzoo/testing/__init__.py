@@ -1,0 +1,23 @@
+"""Helpers for testing mmzoo components, for mmzoo itself and for plugin authors."""
+
+from mmzoo.testing.contracts import (
+    check_datamodule,
+    check_encoder,
+    check_entry,
+    check_fusion,
+    check_head,
+    check_objective,
+    example_encoded,
+    example_modality_input,
+)
+
+__all__ = [
+    "check_entry",
+    "check_encoder",
+    "check_fusion",
+    "check_head",
+    "check_objective",
+    "check_datamodule",
+    "example_encoded",
+    "example_modality_input",
+]

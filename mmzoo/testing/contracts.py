@@ -1,0 +1,231 @@
+"""Contract checks that any registered component can be put through.
+
+mmzoo's own test-suite runs them on every registered component (``tests/test_components.py``),
+and plugin authors can run them on theirs::
+
+    from mmzoo.plugins import load_registry
+    from mmzoo.testing import check_entry
+
+    def test_my_encoder():
+        check_entry(load_registry().get("encoder", "my_encoder"))
+
+Each check builds the component from the entry's ``example`` options and raises
+``AssertionError`` with a readable message when the contract is broken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmzoo.contracts import Batch, Encoded, Fused, ModalityInput, ModalitySpec
+from mmzoo.ops.masking import masked_mean
+from mmzoo.registry import Entry
+
+__all__ = [
+    "check_entry",
+    "check_encoder",
+    "check_fusion",
+    "check_head",
+    "check_objective",
+    "check_datamodule",
+    "example_modality_input",
+    "example_encoded",
+]
+
+_SPECS: dict[str, ModalitySpec] = {
+    "features": ModalitySpec(kind="features", feature_dim=12),
+    "tokens": ModalitySpec(kind="tokens", vocab_size=50, pad_id=0),
+}
+
+
+def _finite(tensor: Tensor, what: str) -> None:
+    assert torch.isfinite(tensor).all(), f"{what} has NaN or infinite values"
+
+
+def _lengths_mask(lengths: list[int]) -> Tensor:
+    return torch.arange(max(lengths)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+
+
+def example_modality_input(spec: ModalitySpec, lengths: list[int], generator: torch.Generator) -> ModalityInput:
+    """A padded random input for ``spec`` with the given real lengths per row (padding is garbage)."""
+    mask = _lengths_mask(lengths)
+    batch, longest = mask.shape
+    if spec.kind == "tokens":
+        assert spec.vocab_size
+        values = torch.randint(1, spec.vocab_size, (batch, longest), generator=generator)
+        values = torch.where(mask, values, torch.full_like(values, spec.pad_id))
+    elif spec.kind == "features":
+        values = torch.randn(batch, longest, spec.feature_dim or 1, generator=generator)
+    else:
+        raise NotImplementedError(f"no example input for kind '{spec.kind}'")
+    return ModalityInput(values, mask)
+
+
+def _scramble_padding(inputs: ModalityInput, spec: ModalitySpec, generator: torch.Generator) -> ModalityInput:
+    """The same input with different values at padded positions."""
+    values, mask = inputs
+    if spec.kind == "tokens":
+        noise = torch.randint(1, spec.vocab_size or 2, values.shape, generator=generator)
+        return ModalityInput(torch.where(mask, values, noise), mask)
+    noise = 100 * torch.randn(values.shape, generator=generator)
+    return ModalityInput(torch.where(mask.unsqueeze(-1), values, noise), mask)
+
+
+def check_encoder(entry: Entry, kinds: tuple[str, ...] | None = None) -> None:
+    """Forward and backward, shapes, padding invariance of ``pooled``, bf16 autocast, state_dict."""
+    kinds = kinds or getattr(entry.factory, "input_kinds", ("features",))
+    for kind in kinds:
+        spec = _SPECS[kind]
+        generator = torch.Generator().manual_seed(0)
+        torch.manual_seed(0)
+        encoder = entry.build(entry.example, {"input_spec": spec}).eval()
+        assert isinstance(encoder.dim, int), "encoders expose an integer `dim`"
+        inputs = example_modality_input(spec, [7, 4, 1], generator)
+        out = encoder(*inputs)
+        assert isinstance(out, Encoded), f"forward must return Encoded, got {type(out).__name__}"
+        assert out.pooled.shape == (3, encoder.dim), f"pooled shape {tuple(out.pooled.shape)}"
+        assert out.seq.shape[0] == 3 and out.seq.shape[-1] == encoder.dim, f"seq shape {tuple(out.seq.shape)}"
+        assert out.mask.dtype == torch.bool and out.mask.shape == out.seq.shape[:2], "mask is bool (B, T')"
+        _finite(out.pooled, f"{entry.name}.pooled ({kind})")
+
+        scrambled = encoder(*_scramble_padding(inputs, spec, generator))
+        torch.testing.assert_close(scrambled.pooled, out.pooled, msg=f"{entry.name}: padding changed `pooled`")
+
+        encoder.train()
+        out = encoder(*inputs)
+        (out.pooled.square().mean() + out.seq.float().square().mean()).backward()
+        grads = [p.grad for p in encoder.parameters() if p.requires_grad]
+        assert grads and any(g is not None and g.abs().sum() > 0 for g in grads), "no gradient reached the encoder"
+
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            _finite(encoder.eval()(*inputs).pooled.float(), f"{entry.name}.pooled under bf16 autocast")
+
+        clone = entry.build(entry.example, {"input_spec": spec}).eval()
+        clone.load_state_dict(encoder.state_dict())
+        torch.testing.assert_close(clone(*inputs).pooled, encoder(*inputs).pooled)
+
+
+def example_encoded(dims: Mapping[str, int], lengths: list[int], generator: torch.Generator) -> dict[str, Encoded]:
+    """Random :class:`Encoded` per modality; ``pooled`` is the masked mean of ``seq`` (with grads)."""
+    encoded: dict[str, Encoded] = {}
+    for offset, (modality, dim) in enumerate(sorted(dims.items())):
+        mask = _lengths_mask([max(1, n - offset) for n in lengths])
+        seq = torch.randn(*mask.shape, dim, generator=generator).requires_grad_(True)
+        encoded[modality] = Encoded(seq=seq, mask=mask, pooled=masked_mean(seq, mask))
+    return encoded
+
+
+def _run_fusion(fusion: Any, encoded: Mapping[str, Encoded]) -> Fused:
+    out = fusion(encoded)
+    assert isinstance(out, Fused), f"forward must return Fused, got {type(out).__name__}"
+    return out
+
+
+def check_fusion(entry: Entry, num_modalities: int = 2) -> None:
+    """Shapes, gradients to every modality, padding invariance, determinism, bf16 autocast."""
+    dims = dict(zip(("audio", "image", "text"), (8, 12, 6)[:num_modalities]))
+    if num_modalities > 3:
+        dims.update({f"extra{i}": 4 for i in range(num_modalities - 3)})
+    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    fusion = entry.build(entry.example, {"input_dims": dims}).eval()
+    assert isinstance(fusion.dim, int), "fusions expose an integer `dim`"
+    encoded = example_encoded(dims, [6, 3, 1, 5], generator)
+    out = _run_fusion(fusion, encoded)
+    assert out.pooled.shape == (4, fusion.dim), f"pooled shape {tuple(out.pooled.shape)}"
+    _finite(out.pooled, f"{entry.name}.pooled")
+
+    out.pooled.square().sum().backward()
+    for modality, item in encoded.items():
+        assert item.seq.grad is not None and item.seq.grad.abs().sum() > 0, f"no gradient reached '{modality}'"
+
+    scrambled = {
+        m: Encoded(
+            seq=torch.where(e.mask.unsqueeze(-1), e.seq.detach(), 100 * torch.randn(e.seq.shape, generator=generator)),
+            mask=e.mask,
+            pooled=e.pooled.detach(),
+        )
+        for m, e in encoded.items()
+    }
+    torch.testing.assert_close(_run_fusion(fusion, scrambled).pooled, out.pooled.detach(), msg="padding changed the output")
+
+    torch.manual_seed(0)
+    again = entry.build(entry.example, {"input_dims": dims}).eval()
+    torch.testing.assert_close(_run_fusion(again, encoded).pooled, out.pooled, msg="not deterministic under a seed")
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _finite(_run_fusion(fusion, encoded).pooled.float(), f"{entry.name}.pooled under bf16 autocast")
+
+
+def check_head(entry: Entry) -> None:
+    """Forward on a fused vector, gradients, and per-row prediction values."""
+    torch.manual_seed(0)
+    head = entry.build(entry.example, {"in_dim": 8, "encoder_dims": {"audio": 8, "text": 6}})
+    generator = torch.Generator().manual_seed(0)
+    encoded = example_encoded({"audio": 8, "text": 6}, [5, 2, 3], generator)
+    pooled = torch.randn(3, 8, requires_grad=True)
+    output = head(Fused(pooled=pooled), encoded)
+    tensors = output.values() if isinstance(output, Mapping) else [output]
+    loss = sum(t.float().square().mean() for t in tensors if isinstance(t, Tensor))
+    loss.backward()  # type: ignore[union-attr]
+    assert pooled.grad is not None and pooled.grad.abs().sum() > 0, "no gradient reached the fused input"
+    for name, value in head.predict(output).items():
+        assert isinstance(value, Tensor) and value.shape[0] == 3, f"predict()['{name}'] must have one row per example"
+
+
+def check_objective(entry: Entry) -> None:
+    """Finite loss, gradients to the outputs, and metrics that compute."""
+    from torchmetrics import MetricCollection
+
+    torch.manual_seed(0)
+    objective = entry.build(entry.example, {"heads": {}})
+    outputs, batch = objective.example_inputs(6)
+    result = objective(outputs, batch)
+    loss = result if isinstance(result, Tensor) else result.loss
+    assert loss.dim() == 0, "the loss is a scalar"
+    _finite(loss, f"{entry.name} loss")
+    loss.backward()
+    leaves = [t for t in outputs.values() if isinstance(t, Tensor) and t.requires_grad]
+    assert leaves and all(t.grad is not None for t in leaves), "gradients must reach the head outputs"
+    made = objective.make_metrics()
+    if made:
+        metrics = MetricCollection(made)
+        objective.update_metrics(metrics, outputs, batch)
+        for name, value in metrics.compute().items():
+            _finite(torch.as_tensor(value, dtype=torch.float32), f"metric {name}")
+
+
+def check_datamodule(entry: Entry) -> None:
+    """Described modalities and targets match the batches it serves."""
+    datamodule = entry.build(entry.example, {"seed": 0})
+    specs: dict[str, ModalitySpec] = datamodule.modality_specs
+    datamodule.setup("fit")
+    batch = next(iter(datamodule.train_dataloader()))
+    assert isinstance(batch, Batch), f"dataloaders yield mmzoo.contracts.Batch, got {type(batch).__name__}"
+    assert set(batch.inputs) <= set(specs), f"unexpected modalities {set(batch.inputs) - set(specs)}"
+    for modality, (values, mask) in batch.inputs.items():
+        assert mask.dtype == torch.bool and mask.shape == values.shape[:2], f"{modality}: mask must be bool (B, T)"
+        if specs[modality].kind == "tokens":
+            assert not values.is_floating_point(), f"{modality}: token ids must be integers"
+        if specs[modality].kind == "features":
+            assert values.shape[-1] == specs[modality].feature_dim, f"{modality}: feature_dim mismatch"
+    assert set(batch.targets) == set(datamodule.target_names), "targets must match target_names"
+    assert len(batch.ids) == mask.shape[0], "one id per row"
+
+
+_CHECKS = {
+    "encoder": check_encoder,
+    "fusion": check_fusion,
+    "head": check_head,
+    "objective": check_objective,
+    "datamodule": check_datamodule,
+}
+
+
+def check_entry(entry: Entry) -> None:
+    """Run the contract check that fits the entry's kind."""
+    _CHECKS[entry.kind](entry)

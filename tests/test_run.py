@@ -1,0 +1,158 @@
+"""End to end: fit, validate, test, predict, resume, and failures that must not lose work."""
+
+from __future__ import annotations
+
+import json
+import types
+
+import pytest
+import torch
+
+import mmzoo
+from mmzoo.errors import BuildError, NonFiniteLossError, RecipeError, RunError
+from mmzoo.objectives.cross_entropy import CrossEntropyObjective
+from mmzoo.plugins import load_registry
+from mmzoo.run import run_recipe
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    """One tiny training run shared by the tests that read it."""
+    from .conftest import TINY_RECIPE
+
+    root = tmp_path_factory.mktemp("fitted")
+    recipe = root / "tiny.yaml"
+    recipe.write_text(TINY_RECIPE.format(root=root / "runs"))
+    result = run_recipe("fit", recipe)
+    return recipe, result
+
+
+def test_fit_writes_a_complete_run_directory(fitted):
+    _, result = fitted
+    names = {p.name for p in result.run_dir.iterdir()}
+    assert {"recipe.yaml", "checkpoints", "metrics.csv", "results.json"} <= names
+    assert (result.run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert result.checkpoint is not None and result.checkpoint.name.startswith("best-")
+    assert 0.0 <= result.metrics["val/label/accuracy"] <= 1.0
+    summary = json.loads((result.run_dir / "results.json").read_text())
+    assert summary["best_checkpoint"] == str(result.checkpoint)
+    header = (result.run_dir / "recipe.yaml").read_text().splitlines()[0]
+    assert header.startswith("# Resolved by mmzoo")
+    assert "epoch" in (result.run_dir / "metrics.csv").read_text().splitlines()[0]
+
+
+def test_validate_from_the_run_directory_reproduces_fit_metrics(fitted):
+    _, fit = fitted
+    result = run_recipe("validate", fit.run_dir)
+    assert result.run_dir != fit.run_dir
+    assert result.checkpoint == fit.checkpoint
+    assert result.metrics["val/label/accuracy"] == pytest.approx(fit.metrics["val/label/accuracy"])
+    assert result.metrics["val/loss"] == pytest.approx(fit.metrics["val/loss"], rel=1e-5)
+
+
+def test_test_and_predict(fitted):
+    recipe, _ = fitted
+    tested = run_recipe("test", recipe, ckpt="last")
+    assert "test/label/macro_f1" in tested.metrics
+    predicted = run_recipe("predict", recipe)
+    rows = [json.loads(line) for line in predicted.predictions.read_text().splitlines()]
+    assert len(rows) == 32
+    assert len({row["id"] for row in rows}) == 32
+    for row in rows:
+        assert row["label"]["label"] in (0, 1)
+        assert sum(row["label"]["probs"]) == pytest.approx(1.0, abs=1e-5)
+        assert row["label"]["label"] == max(range(2), key=lambda k: row["label"]["probs"][k])
+
+
+def test_resume_continues_from_the_last_checkpoint(fitted):
+    recipe, fit = fitted
+    resumed = run_recipe("fit", recipe, ["trainer.max_epochs=3"], ckpt="last")
+    assert resumed.run_dir != fit.run_dir
+    first = torch.load(fit.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    second = torch.load(resumed.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    steps_per_epoch = first["global_step"] // 2
+    assert (first["epoch"], second["epoch"]) == (1, 2)
+    assert second["global_step"] == first["global_step"] + steps_per_epoch
+    logged_epochs = {line.split(",")[0] for line in (resumed.run_dir / "metrics.csv").read_text().splitlines()[1:]}
+    assert not logged_epochs & {"0", "1"}, "a resumed run trains only the remaining epoch"
+    assert (fit.run_dir / "checkpoints" / "last.ckpt").is_file(), "the earlier run is untouched"
+
+
+def test_checkpoint_that_does_not_fit_the_model(fitted):
+    recipe, _ = fitted
+    with pytest.raises(RunError, match="does not fit the model of this recipe"):
+        run_recipe("validate", recipe, ["model.fusion.dim=8"], ckpt="last")
+
+
+def test_missing_or_corrupt_checkpoint(fitted, tmp_path):
+    recipe, _ = fitted
+    with pytest.raises(RunError, match="checkpoint not found"):
+        run_recipe("validate", recipe, ckpt=str(tmp_path / "nope.ckpt"))
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(RunError, match="cannot be read"):
+        run_recipe("validate", recipe, ckpt=str(corrupt))
+
+
+def test_no_checkpoint_yet(tiny_recipe):
+    with pytest.raises(RunError, match="no 'best' checkpoint found"):
+        run_recipe("validate", tiny_recipe)
+
+
+def test_errors_before_running_leave_runs_untouched(fitted):
+    recipe, fit = fitted
+    group = fit.run_dir.parent
+    before = sorted(p.name for p in group.iterdir())
+    with pytest.raises(RecipeError):
+        run_recipe("fit", recipe, ["model.fusion.name=nope"])
+    with pytest.raises(BuildError):
+        run_recipe("fit", recipe, ["model.encoders.audio.kernel_size=4"])
+    assert sorted(p.name for p in group.iterdir()) == before
+
+
+class NanAfterFirstEpoch(CrossEntropyObjective):
+    """Cross-entropy that turns NaN after a few training steps."""
+
+    def __init__(self, head: str, target: str, heads=None, after: int = 4) -> None:
+        super().__init__(head=head, target=target, heads=heads)
+        self.after = after
+        self.calls = 0
+
+    def forward(self, outputs, batch):
+        loss = super().forward(outputs, batch)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.after:
+                return loss * float("nan")
+        return loss
+
+
+def test_nan_loss_is_a_clear_error_and_keeps_earlier_checkpoints(tiny_recipe):
+    plugin = types.SimpleNamespace(
+        mmzoo_register_objectives=mmzoo.hookimpl(lambda registrar: registrar.add("nan_after", NanAfterFirstEpoch))
+    )
+    registry = load_registry(extra_plugins=[("nan-plugin", plugin)])
+    with pytest.raises(NonFiniteLossError) as info:
+        run_recipe("fit", tiny_recipe, ["objectives.label.name=nan_after"], registry=registry)
+    assert "objectives with a non-finite loss: label" in info.value.message
+    assert "global step 4" in info.value.message
+    (run_dir,) = (tiny_recipe.parent / "runs" / "tiny").glob("*-fit")
+    checkpoints = list((run_dir / "checkpoints").glob("*.ckpt"))
+    assert checkpoints, "the checkpoint of the first epoch survives"
+    state = torch.load(checkpoints[0], weights_only=False)
+    assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_fusion_beats_each_modality_alone(tmp_path):
+    """The quickstart data needs both modalities: unimodal models stay near chance (1/4)."""
+    from .conftest import RECIPES
+
+    quick = ["trainer.max_epochs=5", "data.train_size=768", "data.val_size=256", f"run.root={tmp_path}",
+             "logger.wandb.mode=disabled", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    recipe = RECIPES / "quickstart.yaml"
+    fused = run_recipe("fit", recipe, quick).metrics["val/label/accuracy"]
+    audio = run_recipe("fit", recipe, [*quick, "model.encoders.text=null"]).metrics["val/label/accuracy"]
+    text = run_recipe("fit", recipe, [*quick, "model.encoders.audio=null"]).metrics["val/label/accuracy"]
+    assert fused > 0.9
+    assert audio < 0.4 and text < 0.4
