@@ -128,8 +128,13 @@ class MultimodalModule(pl.LightningModule):
             self._check_finite(total, logs, batch)
         size = len(batch.ids)
         on_step = stage == "train"
-        self.log(f"{stage}/loss", total.detach(), prog_bar=True, on_step=on_step, on_epoch=True, batch_size=size)
-        self.log_dict({f"{stage}/{k}": v for k, v in logs.items()}, on_step=on_step, on_epoch=True, batch_size=size)
+        # sync_dist averages epoch values over processes (a no-op on one device).
+        self.log(
+            f"{stage}/loss", total.detach(), prog_bar=True, on_step=on_step, on_epoch=True, batch_size=size, sync_dist=True
+        )
+        self.log_dict(
+            {f"{stage}/{k}": v for k, v in logs.items()}, on_step=on_step, on_epoch=True, batch_size=size, sync_dist=True
+        )
         if stage in _METRIC_STAGES:
             collections = self.metrics[stage]
             for name, collection in collections.items():

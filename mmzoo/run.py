@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 import warnings
 from collections.abc import Iterator
@@ -31,6 +32,10 @@ __all__ = ["COMMANDS", "RunResult", "run_recipe", "resolve_recipe_path", "find_c
 
 Command = Literal["fit", "validate", "test", "predict"]
 COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
+
+#: Set by rank 0 to the run directory, so that the worker processes Lightning's DDP launcher starts
+#: (which re-run the same command) write into it instead of creating their own.
+RUN_DIR_ENV = "MMZOO_RUN_DIR"
 
 RECIPE_FILE = "recipe.yaml"
 RESULTS_FILE = "results.json"
@@ -249,8 +254,14 @@ def _run(
         if checkpoint is not None:
             _load_weights(module, checkpoint)
 
-    run_dir = create_run_dir(recipe, command)
-    _write_recipe(recipe, run_dir, command, argv)
+    inherited = os.environ.get(RUN_DIR_ENV)
+    is_worker = int(os.environ.get("LOCAL_RANK", "0")) > 0 and inherited is not None
+    if is_worker:
+        run_dir = Path(inherited)
+    else:
+        run_dir = create_run_dir(recipe, command)
+        os.environ[RUN_DIR_ENV] = str(run_dir)
+        _write_recipe(recipe, run_dir, command, argv)
     result = RunResult(run_dir=run_dir, checkpoint=checkpoint)
     callbacks: list[Any] = []
     if command == "predict":
@@ -274,6 +285,8 @@ def _run(
     else:
         trainer.predict(module, datamodule=datamodule, return_predictions=False)
 
+    if is_worker or trainer.global_rank != 0:
+        return result
     summary = {
         "command": command,
         "recipe": str(recipe.source),

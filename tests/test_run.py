@@ -156,3 +156,45 @@ def test_fusion_beats_each_modality_alone(tmp_path):
     text = run_recipe("fit", recipe, [*quick, "model.encoders.audio=null"]).metrics["val/label/accuracy"]
     assert fused > 0.9
     assert audio < 0.4 and text < 0.4
+
+
+def test_seed_makes_cpu_runs_reproducible(tiny_recipe):
+    first = run_recipe("fit", tiny_recipe, ["trainer.max_epochs=1"])
+    second = run_recipe("fit", tiny_recipe, ["trainer.max_epochs=1"])
+    other = run_recipe("fit", tiny_recipe, ["trainer.max_epochs=1", "seed=4"])
+
+    def weights(result):
+        return torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+
+    a, b, c = weights(first), weights(second), weights(other)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_trainer_section_reaches_lightning(tiny_recipe):
+    result = run_recipe(
+        "fit",
+        tiny_recipe,
+        ["trainer.max_epochs=null", "trainer.max_steps=3", "trainer.accumulate_grad_batches=2",
+         "trainer.precision=bf16-mixed", "trainer.gradient_clip_val=0.5", "checkpoint.save_top_k=0",
+         "scheduler={name: warmup_cosine, warmup_steps: 1}"],
+    )
+    state = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
+    assert state["global_step"] == 3  # optimizer steps, each over 2 batches
+    assert state["loops"]["fit_loop"]["epoch_loop.batch_progress"]["total"]["completed"] == 6
+    assert state["lr_schedulers"][0]["_last_lr"][0] < 0.003  # cosine decayed after warm-up
+    assert result.checkpoint is None  # save_top_k=0 keeps no best checkpoint
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes_shares_one_run_directory(tiny_recipe, tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "mmzoo", "fit", str(tiny_recipe), "trainer.strategy=ddp", "trainer.devices=2",
+               "trainer.max_epochs=1"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
+    assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    assert json.loads((run_dir / "results.json").read_text())["metrics"]["val/label/accuracy"] >= 0.0
