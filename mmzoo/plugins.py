@@ -50,8 +50,9 @@ def disabled_from_env() -> list[str]:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    """``Type: message`` on one line (pluggy's validation messages span several)."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def build_plugin_manager(
@@ -82,7 +83,10 @@ def build_plugin_manager(
     for name, plugin in extra_plugins:
         present.add(name)
         if not manager.is_blocked(name):
-            manager.register(plugin, name=name)
+            try:
+                manager.register(plugin, name=name)
+            except Exception as exc:  # same isolation as for entry points
+                failed[name] = _describe(exc)
     if entrypoints:
         names = sorted({ep.name for ep in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP)})
         for name in names:
@@ -99,7 +103,7 @@ def build_plugin_manager(
             break
         except pluggy.PluginValidationError as exc:
             name = manager.get_name(exc.plugin) or repr(exc.plugin)
-            failed[name] = f"{exc} (mmzoo's hooks are listed in mmzoo.hookspecs)"
+            failed[name] = f"{_describe(exc)} (mmzoo's hooks are listed in mmzoo.hookspecs)"
             manager.unregister(exc.plugin)
     return manager, failed, [n for n in blocked_names if n in present]
 

@@ -251,6 +251,8 @@ class Registry:
     def add(self, entry: Entry) -> None:
         table = self._entries[entry.kind]
         existing = table.get(entry.name)
+        if existing is not None and existing.plugin == entry.plugin:
+            raise RegistryError(f"plugin '{entry.plugin}' registered {entry.kind} '{entry.name}' twice")
         if existing is not None:
             raise DuplicateComponentError(
                 f"{entry.kind} '{entry.name}' is registered twice: by plugin '{existing.plugin}'"

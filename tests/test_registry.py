@@ -9,7 +9,7 @@ from typing import Literal
 import pytest
 
 import mmzoo
-from mmzoo.errors import DuplicateComponentError, RegistryError, UnknownComponentError
+from mmzoo.errors import DuplicateComponentError, UnknownComponentError
 from mmzoo.plugins import DISABLE_ENV, PluginWarning, load_registry
 from mmzoo.registry import REQUIRED
 
@@ -132,3 +132,21 @@ def test_each_call_builds_a_fresh_registry():
     first = load_registry(entrypoints=False, extra_plugins=[("p", _widget_plugin())])
     second = load_registry(entrypoints=False)
     assert "widget" in first.names("fusion") and "widget" not in second.names("fusion")
+
+
+def test_a_plugin_registering_a_name_twice_fails_alone():
+    def twice(registrar):
+        registrar.add("widget", Widget)
+        registrar.add("widget", Widget)
+
+    with pytest.warns(PluginWarning, match="registered fusion 'widget' twice"):
+        registry = load_registry(entrypoints=False, extra_plugins=[("twice", _plugin(mmzoo_register_fusions=twice))])
+    assert registry.names("fusion") == []
+    assert "twice" in registry.failed_plugins
+
+
+def test_hookimpl_with_wrong_argument_is_explained():
+    plugin = _plugin(mmzoo_register_encoders=lambda reg: None)
+    with pytest.warns(PluginWarning, match=r"Argument\(s\) \{'reg'\} are declared in the hookimpl"):
+        registry = load_registry(entrypoints=False, extra_plugins=[("wrongarg", plugin)])
+    assert "wrongarg" in registry.failed_plugins
