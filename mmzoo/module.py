@@ -112,7 +112,11 @@ class MultimodalModule(pl.LightningModule):
     def _check_finite(self, total: Tensor, logs: Mapping[str, Tensor], batch: Batch) -> None:
         if bool(torch.isfinite(total)):
             return
-        bad = [key.removesuffix("/loss") for key, value in logs.items() if key.endswith("/loss") and not bool(torch.isfinite(value))]
+        bad = [
+            key.removesuffix("/loss")
+            for key, value in logs.items()
+            if key.endswith("/loss") and not bool(torch.isfinite(value))
+        ]
         raise NonFiniteLossError(
             f"the training loss became {total.item()} at epoch {self.current_epoch}, global step"
             f" {self.global_step} (objectives with a non-finite loss: {', '.join(bad) or 'none; the weights overflowed'};"
@@ -130,10 +134,20 @@ class MultimodalModule(pl.LightningModule):
         on_step = stage == "train"
         # sync_dist averages epoch values over processes (a no-op on one device).
         self.log(
-            f"{stage}/loss", total.detach(), prog_bar=True, on_step=on_step, on_epoch=True, batch_size=size, sync_dist=True
+            f"{stage}/loss",
+            total.detach(),
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=size,
+            sync_dist=True,
         )
         self.log_dict(
-            {f"{stage}/{k}": v for k, v in logs.items()}, on_step=on_step, on_epoch=True, batch_size=size, sync_dist=True
+            {f"{stage}/{k}": v for k, v in logs.items()},
+            on_step=on_step,
+            on_epoch=True,
+            batch_size=size,
+            sync_dist=True,
         )
         if stage in _METRIC_STAGES:
             collections = self.metrics[stage]

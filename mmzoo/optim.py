@@ -105,6 +105,9 @@ def resolve_scheduler(name: str) -> tuple[Callable[..., Any], Literal["step", "e
     if name in SCHEDULERS:
         return SCHEDULERS[name], "step"
     cls = _import_dotted(name)
-    if not (isinstance(cls, type) and issubclass(cls, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau))):
+    if not (
+        isinstance(cls, type)
+        and issubclass(cls, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau))
+    ):
         raise TypeError(f"'{name}' is not a torch learning-rate scheduler class")
     return cls, "epoch"

@@ -109,9 +109,7 @@ def build_plugin_manager(
 
 
 def _distributions(manager: pluggy.PluginManager) -> dict[int, str]:
-    return {
-        id(plugin): f"{dist.project_name} {dist.version}" for plugin, dist in manager.list_plugin_distinfo()
-    }
+    return {id(plugin): f"{dist.project_name} {dist.version}" for plugin, dist in manager.list_plugin_distinfo()}
 
 
 def load_registry(

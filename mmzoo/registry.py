@@ -151,9 +151,7 @@ class Entry:
                 problems.append((key, f"{error} (option of {self.kind} '{self.name}')"))
         for opt in self.options:
             if opt.required and opt.name not in options:
-                problems.append(
-                    (opt.name, f"missing required option of {self.kind} '{self.name}' ({opt.type_name})")
-                )
+                problems.append((opt.name, f"missing required option of {self.kind} '{self.name}' ({opt.type_name})"))
         return problems
 
     def build(self, options: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
@@ -302,9 +300,8 @@ class Registry:
             failed = "; ".join(f"'{p}' ({why})" for p, why in sorted(self.failed_plugins.items()))
             message += f"; note that these plugins failed to load and may provide it: {failed}"
         if self.disabled_plugins:
-            message += (
-                "; note that these plugins are disabled by MMZOO_DISABLE_PLUGINS: "
-                + ", ".join(sorted(self.disabled_plugins))
+            message += "; note that these plugins are disabled by MMZOO_DISABLE_PLUGINS: " + ", ".join(
+                sorted(self.disabled_plugins)
             )
         return message
 

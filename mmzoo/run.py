@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
@@ -30,7 +30,6 @@ from mmzoo.registry import Registry
 
 __all__ = ["COMMANDS", "RunResult", "run_recipe", "resolve_recipe_path", "find_checkpoint", "create_run_dir"]
 
-Command = Literal["fit", "validate", "test", "predict"]
 COMMANDS: tuple[str, ...] = ("fit", "validate", "test", "predict")
 
 #: Set by rank 0 to the run directory, so that the worker processes Lightning's DDP launcher starts
@@ -81,7 +80,9 @@ def create_run_dir(recipe: Recipe, command: str) -> Path:
     try:
         group.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise RunError(f"cannot create the run folder {group}: {exc}", hint="set run.root to a writable folder") from exc
+        raise RunError(
+            f"cannot create the run folder {group}: {exc}", hint="set run.root to a writable folder"
+        ) from exc
     for attempt in range(1000):
         run_dir = group / (f"{stamp}-{command}" + (f"-{attempt}" if attempt else ""))
         try:
@@ -135,7 +136,7 @@ def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> 
     )
 
 
-def _load_weights(module: Any, checkpoint: Path) -> dict[str, Any]:
+def _load_weights(module: Any, checkpoint: Path) -> None:
     """Load a checkpoint's weights into ``module``, with clear errors for bad or mismatched files."""
     import torch
 
@@ -154,7 +155,6 @@ def _load_weights(module: Any, checkpoint: Path) -> dict[str, Any]:
             f"checkpoint {checkpoint} does not fit the model of this recipe ({shown})",
             hint="use the recipe the checkpoint was trained with: its run directory holds recipe.yaml",
         ) from exc
-    return state
 
 
 def _write_recipe(recipe: Recipe, run_dir: Path, command: str, argv: list[str] | None) -> None:
@@ -244,15 +244,11 @@ def _run(
     datamodule = build_datamodule(recipe, registry)
     module = build_module(recipe, registry, datamodule)
 
-    checkpoint: Path | None
-    if command == "fit":
-        checkpoint = find_checkpoint(recipe, ckpt, source_run) if ckpt else None
-        if checkpoint is not None:
-            _load_weights(module, checkpoint)  # fail early and clearly if it does not fit
-    else:
-        checkpoint = find_checkpoint(recipe, ckpt or "best", source_run)
-        if checkpoint is not None:
-            _load_weights(module, checkpoint)
+    # fit resumes only when asked; the other commands evaluate the best checkpoint by default.
+    which = ckpt if command == "fit" else (ckpt or "best")
+    checkpoint = find_checkpoint(recipe, which, source_run) if which else None
+    if checkpoint is not None:
+        _load_weights(module, checkpoint)  # for fit too: fail early and clearly if it does not fit
 
     inherited = os.environ.get(RUN_DIR_ENV)
     is_worker = int(os.environ.get("LOCAL_RANK", "0")) > 0 and inherited is not None

@@ -84,7 +84,8 @@ def test_failing_hook_costs_only_its_plugin():
 
     with pytest.warns(PluginWarning, match=r"plugin 'bad'.*RuntimeError: boom"):
         registry = load_registry(
-            entrypoints=False, extra_plugins=[("bad", _plugin(mmzoo_register_fusions=explode)), ("good", _widget_plugin())]
+            entrypoints=False,
+            extra_plugins=[("bad", _plugin(mmzoo_register_fusions=explode)), ("good", _widget_plugin())],
         )
     assert registry.names("fusion") == ["widget"]
     assert "bad" in registry.failed_plugins

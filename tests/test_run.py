@@ -148,8 +148,15 @@ def test_fusion_beats_each_modality_alone(tmp_path):
     """The quickstart data needs both modalities: unimodal models stay near chance (1/4)."""
     from .conftest import RECIPES
 
-    quick = ["trainer.max_epochs=5", "data.train_size=768", "data.val_size=256", f"run.root={tmp_path}",
-             "logger.wandb.mode=disabled", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
+    quick = [
+        "trainer.max_epochs=5",
+        "data.train_size=768",
+        "data.val_size=256",
+        f"run.root={tmp_path}",
+        "logger.wandb.mode=disabled",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+    ]
     recipe = RECIPES / "quickstart.yaml"
     fused = run_recipe("fit", recipe, quick).metrics["val/label/accuracy"]
     audio = run_recipe("fit", recipe, [*quick, "model.encoders.text=null"]).metrics["val/label/accuracy"]
@@ -175,9 +182,15 @@ def test_trainer_section_reaches_lightning(tiny_recipe):
     result = run_recipe(
         "fit",
         tiny_recipe,
-        ["trainer.max_epochs=null", "trainer.max_steps=3", "trainer.accumulate_grad_batches=2",
-         "trainer.precision=bf16-mixed", "trainer.gradient_clip_val=0.5", "checkpoint.save_top_k=0",
-         "scheduler={name: warmup_cosine, warmup_steps: 1}"],
+        [
+            "trainer.max_epochs=null",
+            "trainer.max_steps=3",
+            "trainer.accumulate_grad_batches=2",
+            "trainer.precision=bf16-mixed",
+            "trainer.gradient_clip_val=0.5",
+            "checkpoint.save_top_k=0",
+            "scheduler={name: warmup_cosine, warmup_steps: 1}",
+        ],
     )
     state = torch.load(result.run_dir / "checkpoints" / "last.ckpt", weights_only=False)
     assert state["global_step"] == 3  # optimizer steps, each over 2 batches
@@ -191,8 +204,16 @@ def test_ddp_on_two_cpu_processes_shares_one_run_directory(tiny_recipe, tmp_path
     import subprocess
     import sys
 
-    command = [sys.executable, "-m", "mmzoo", "fit", str(tiny_recipe), "trainer.strategy=ddp", "trainer.devices=2",
-               "trainer.max_epochs=1"]
+    command = [
+        sys.executable,
+        "-m",
+        "mmzoo",
+        "fit",
+        str(tiny_recipe),
+        "trainer.strategy=ddp",
+        "trainer.devices=2",
+        "trainer.max_epochs=1",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()

@@ -25,4 +25,6 @@ def test_shipped_recipe_is_valid(path, registry):
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(RECIPES)))
 def test_shipped_recipe_header_shows_the_command(path):
     header = path.read_text().split("\n\n")[0]
-    assert re.search(r"mmzoo (fit|validate|test|predict) recipes/\S+\.yaml", header), "header comment must show the command"
+    assert re.search(r"mmzoo (fit|validate|test|predict) recipes/\S+\.yaml", header), (
+        "header comment must show the command"
+    )

@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_text in _RUN_HELP.items():
         sub = commands.add_parser(name, help=help_text, description=help_text, parents=[common])
         sub.add_argument("recipe", help="recipe file, or a run directory (uses its recipe.yaml and checkpoints)")
-        sub.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. trainer.max_epochs=1")
+        sub.add_argument(
+            "overrides", nargs="*", metavar="KEY=VALUE", help="recipe overrides, e.g. trainer.max_epochs=1"
+        )
         if name == "fit":
             sub.add_argument("--resume", dest="ckpt", metavar="CKPT", help=_CKPT_HELP["fit"])
         else:

@@ -16,8 +16,13 @@ def check_recipe(target: str, overrides: list[str]) -> int:
     """Validate only: nothing is built, read or written."""
     path, _ = resolve_recipe_path(target)
     recipe = load_recipe(path, overrides)
-    parts = [f"{len(recipe.encoders)} encoder(s)", f"fusion '{recipe.fusion.name}'", f"{len(recipe.heads)} head(s)",
-             f"{len(recipe.objectives)} objective(s)", f"datamodule '{recipe.datamodule.name}'"]
+    parts = [
+        f"{len(recipe.encoders)} encoder(s)",
+        f"fusion '{recipe.fusion.name}'",
+        f"{len(recipe.heads)} head(s)",
+        f"{len(recipe.objectives)} objective(s)",
+        f"datamodule '{recipe.datamodule.name}'",
+    ]
     print(f"{path}: OK ({', '.join(parts)})")
     return 0
 

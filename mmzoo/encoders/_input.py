@@ -29,9 +29,7 @@ class InputProjection(nn.Module):
                 raise ValueError("a feature input needs input_spec.feature_dim")
             self.proj = nn.Linear(input_spec.feature_dim, dim)
         else:
-            raise ValueError(
-                f"this encoder reads 'tokens' or 'features' inputs, not '{input_spec.kind}'"
-            )
+            raise ValueError(f"this encoder reads 'tokens' or 'features' inputs, not '{input_spec.kind}'")
 
     def forward(self, values: Tensor) -> Tensor:
         return self.proj(values)

@@ -50,7 +50,9 @@ class CrossEntropyObjective(Objective):
         self.label_smoothing = label_smoothing
         self.num_classes = num_classes or getattr((heads or {}).get(head), "num_classes", None)
         if class_weights is not None and self.num_classes is not None and len(class_weights) != self.num_classes:
-            raise ValueError(f"class_weights has {len(class_weights)} entries but head '{head}' has {self.num_classes} classes")
+            raise ValueError(
+                f"class_weights has {len(class_weights)} entries but head '{head}' has {self.num_classes} classes"
+            )
         self.register_buffer(
             "class_weights", None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         )
@@ -84,4 +86,6 @@ class CrossEntropyObjective(Objective):
         classes = self.num_classes or 3
         logits = torch.randn(batch_size, classes, requires_grad=True)
         targets = torch.arange(batch_size) % classes
-        return {self.head: logits}, Batch(inputs={}, targets={self.target: targets}, ids=[str(i) for i in range(batch_size)])
+        return {self.head: logits}, Batch(
+            inputs={}, targets={self.target: targets}, ids=[str(i) for i in range(batch_size)]
+        )

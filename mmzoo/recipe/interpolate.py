@@ -66,7 +66,9 @@ def resolve_interpolations(recipe: LoadedRecipe) -> None:
             value = os.environ.get(name.strip())
             if value is None:
                 if not has_default:
-                    raise _Unresolvable(f"environment variable {name.strip()} is not set (give a default: ${{env:{name.strip()},value}})")
+                    raise _Unresolvable(
+                        f"environment variable {name.strip()} is not set (give a default: ${{env:{name.strip()},value}})"
+                    )
                 value = default.strip()
             return value
         if ref in stack:

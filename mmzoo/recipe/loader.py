@@ -12,11 +12,10 @@ Merging rules (child over base):
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import re
 
 import yaml
 
@@ -46,6 +45,7 @@ RecipeLoader.add_implicit_resolver(
 def parse_scalar(text: str) -> object:
     """Parse one YAML value (as in an override) with the recipe loader's rules."""
     return yaml.load(text, Loader=RecipeLoader)  # noqa: S506 - RecipeLoader is a SafeLoader
+
 
 Locations = dict[str, str]
 
@@ -96,9 +96,7 @@ def _walk(node: yaml.Node, prefix: str, file: str, locations: Locations, problem
             dotted = join_key(prefix, key)
             line = key_node.start_mark.line + 1
             if key in seen:
-                problems.append(
-                    Problem(dotted, f"key written twice (first on line {seen[key]})", f"{file}:{line}")
-                )
+                problems.append(Problem(dotted, f"key written twice (first on line {seen[key]})", f"{file}:{line}"))
             seen[key] = line
             locations[dotted] = f"{file}:{line}"
             _walk(value_node, dotted, file, locations, problems)
@@ -181,7 +179,9 @@ def _load(path: Path, stack: list[Path], files: list[Path]) -> tuple[dict[str, A
     files.append(path)
     data, locations = parse_yaml(text, display)
     if not isinstance(data, dict):
-        raise RecipeError([Problem("", "a recipe must be a YAML mapping of sections (seed:, model:, ...)", f"{display}:1")])
+        raise RecipeError(
+            [Problem("", "a recipe must be a YAML mapping of sections (seed:, model:, ...)", f"{display}:1")]
+        )
     extends = data.pop("extends", None)
     if extends is None:
         return data, locations
@@ -194,7 +194,7 @@ def _load(path: Path, stack: list[Path], files: list[Path]) -> tuple[dict[str, A
             raise RecipeError([Problem("extends", "must be a file path or a list of file paths", where)])
         base_path = (path.parent / base_name).resolve()
         if base_path in stack:
-            chain = " -> ".join(_display(p) for p in [*stack[stack.index(base_path):], base_path])
+            chain = " -> ".join(_display(p) for p in [*stack[stack.index(base_path) :], base_path])
             raise RecipeError([Problem("extends", f"extends forms a cycle: {chain}", where)])
         if not base_path.is_file():
             raise RecipeError(

@@ -33,9 +33,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     key = key.strip()
     if not sep or not key:
-        raise RecipeError(
-            [Problem("", f"override {text!r} is not of the form key.sub=value", OVERRIDE_LOCATION)]
-        )
+        raise RecipeError([Problem("", f"override {text!r} is not of the form key.sub=value", OVERRIDE_LOCATION)])
     if any(not part for part in key.split(".")):
         raise RecipeError([Problem(key, f"override {text!r} has an empty key part", OVERRIDE_LOCATION)])
     try:
@@ -73,7 +71,9 @@ def apply_overrides(recipe: LoadedRecipe, overrides: list[str]) -> list[Problem]
             parent = ".".join(walked)
             if isinstance(node, dict) and part in node:
                 problems.append(
-                    Problem(key, f"override {text!r}: '{'.'.join([*walked, part])}' is not a mapping", OVERRIDE_LOCATION)
+                    Problem(
+                        key, f"override {text!r}: '{'.'.join([*walked, part])}' is not a mapping", OVERRIDE_LOCATION
+                    )
                 )
             else:
                 siblings = list(node) if isinstance(node, dict) else []
@@ -89,8 +89,6 @@ def apply_overrides(recipe: LoadedRecipe, overrides: list[str]) -> list[Problem]
             break
         else:
             node[parts[-1]] = value
-            recipe.locations = {
-                k: v for k, v in recipe.locations.items() if not (k == key or k.startswith(key + "."))
-            }
+            recipe.locations = {k: v for k, v in recipe.locations.items() if not (k == key or k.startswith(key + "."))}
             recipe.locations[key] = f"{OVERRIDE_LOCATION} ({text})"
     return problems

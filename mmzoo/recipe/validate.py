@@ -50,7 +50,9 @@ class _Checker:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(Problem(key, message, location_of(self.loaded.locations, key)))
 
-    def unknown_keys(self, mapping: Mapping[str, Any], known: tuple[str, ...] | list[str], prefix: str, what: str) -> None:
+    def unknown_keys(
+        self, mapping: Mapping[str, Any], known: tuple[str, ...] | list[str], prefix: str, what: str
+    ) -> None:
         for key in mapping:
             if key not in known:
                 self.problem(
@@ -81,7 +83,9 @@ class _Checker:
         for name, item in value.items():
             sub = join_key(key, name)
             if name not in fields:
-                self.problem(sub, f"unknown key{did_you_mean(name, list(fields))}; expected one of: {', '.join(fields)}")
+                self.problem(
+                    sub, f"unknown key{did_you_mean(name, list(fields))}; expected one of: {', '.join(fields)}"
+                )
                 ok = False
                 continue
             annotation = hints[name]
@@ -159,7 +163,10 @@ class _Checker:
                 continue
             if option not in known:
                 if not accepts_extra:
-                    self.problem(sub, f"unknown option for {kind} '{name}'{did_you_mean(option, list(known))}; its options: {', '.join(known)}")
+                    self.problem(
+                        sub,
+                        f"unknown option for {kind} '{name}'{did_you_mean(option, list(known))}; its options: {', '.join(known)}",
+                    )
                 continue
             error = check_value(item, known[option].annotation)
             if error:

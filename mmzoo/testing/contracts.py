@@ -151,7 +151,9 @@ def check_fusion(entry: Entry, num_modalities: int = 2) -> None:
         )
         for m, e in encoded.items()
     }
-    torch.testing.assert_close(_run_fusion(fusion, scrambled).pooled, out.pooled.detach(), msg="padding changed the output")
+    torch.testing.assert_close(
+        _run_fusion(fusion, scrambled).pooled, out.pooled.detach(), msg="padding changed the output"
+    )
 
     torch.manual_seed(0)
     again = entry.build(entry.example, {"input_dims": dims}).eval()

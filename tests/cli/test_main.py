@@ -15,7 +15,11 @@ from ..conftest import RECIPES
 
 def run_cli(*args: str, cwd=None, env=None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "mmzoo", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, **(env or {})}
+        [sys.executable, "-m", "mmzoo", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
     )
 
 

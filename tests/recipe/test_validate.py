@@ -92,6 +92,8 @@ def test_null_drops_an_encoder(tiny_recipe, registry):
 
 
 def test_scheduler_from_torch_with_options(tiny_recipe, registry):
-    tiny_recipe.write_text(tiny_recipe.read_text() + "scheduler: {name: torch.optim.lr_scheduler.StepLR, step_size: 1, interval: epoch}\n")
+    tiny_recipe.write_text(
+        tiny_recipe.read_text() + "scheduler: {name: torch.optim.lr_scheduler.StepLR, step_size: 1, interval: epoch}\n"
+    )
     recipe = load_recipe(tiny_recipe, [], registry)
     assert recipe.scheduler.options == {"step_size": 1, "interval": "epoch"}
