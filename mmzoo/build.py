@@ -44,9 +44,30 @@ def build_component(registry: Registry, spec: ComponentSpec, context: Mapping[st
         ) from exc
 
 
+def build_transforms(recipe: Recipe, registry: Registry) -> dict[str, list[Any]]:
+    """The ``transforms:`` section: modality -> built transforms, in recipe order."""
+    chains: dict[str, list[Any]] = {}
+    for modality, specs in recipe.transforms.items():
+        chain = []
+        for spec in specs:
+            transform = build_component(registry, spec)
+            transform.train_only = bool(spec.extras.get("train_only", False))
+            chain.append(transform)
+        chains[modality] = chain
+    return chains
+
+
 def build_datamodule(recipe: Recipe, registry: Registry) -> MultimodalDataModule:
-    """The recipe's datamodule (not yet set up: nothing is read until the Trainer asks)."""
-    datamodule = build_component(registry, recipe.datamodule, {"seed": recipe.seed})
+    """The recipe's datamodule, with its transforms. Datamodules may read their manifests here (to
+    describe their modalities); decoding and batching wait until the Trainer asks."""
+    context = {"seed": recipe.seed, "transforms": build_transforms(recipe, registry)}
+    datamodule = build_component(registry, recipe.datamodule, context)
+    unused = sorted(set(recipe.transforms) - set(getattr(datamodule, "modality_specs", {})))
+    if unused:
+        raise BuildError(
+            f"transforms: no modality {unused} in datamodule '{recipe.datamodule.name}'",
+            hint=f"its modalities: {', '.join(sorted(getattr(datamodule, 'modality_specs', {})))}",
+        )
     for attribute in ("modality_specs", "target_names"):
         if not hasattr(datamodule, attribute):
             raise BuildError(
@@ -87,10 +108,19 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
             f" provides {sorted(specs)}",
             hint="name each encoder after a modality the datamodule provides",
         )
-    encoders = {
-        modality: build_component(registry, spec, {"input_spec": specs[modality]})
-        for modality, spec in recipe.encoders.items()
-    }
+    from mmzoo.encoders.adapter import apply_encoder_settings
+    from mmzoo.recipe.schema import EncoderSettings, LoraSettings
+
+    encoders = {}
+    for modality, spec in recipe.encoders.items():
+        encoder = build_component(registry, spec, {"input_spec": specs[modality]})
+        settings = dict(spec.extras)
+        if isinstance(settings.get("lora"), dict):
+            settings["lora"] = LoraSettings(**settings["lora"])
+        try:
+            encoders[modality] = apply_encoder_settings(encoder, EncoderSettings(**settings))
+        except (ValueError, TypeError) as exc:
+            raise BuildError(f"{spec.key}: {exc}", hint="see docs/encoders.md for the common encoder options") from exc
     for modality, encoder in encoders.items():
         if not isinstance(getattr(encoder, "dim", None), int):
             raise BuildError(

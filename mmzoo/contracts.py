@@ -36,26 +36,33 @@ class ModalitySpec:
 
     Attributes:
         kind: ``features`` (``values`` float ``(B, T, feature_dim)``), ``tokens`` (``values`` long
-            ``(B, T)``), ``waveform`` (float ``(B, T)``) or ``image`` (float ``(B, C, H, W)``).
+            ``(B, T)``), ``waveform`` (float ``(B, T)``), ``image`` (float ``(B, C, H, W)``) or
+            ``text`` (raw strings; only before tokenization, never in a batch).
         feature_dim: width of a ``features`` frame.
         vocab_size: number of token ids, for ``tokens``.
         pad_id: the id used for padding, for ``tokens``.
         sample_rate: samples (``waveform``) or frames (``features``) per second, when meaningful.
+        channels: image channels, for ``image``.
+        image_size: ``(height, width)`` of every image, for ``image``, when fixed.
     """
 
-    kind: Literal["features", "tokens", "waveform", "image"]
+    kind: Literal["features", "tokens", "waveform", "image", "text"]
     feature_dim: int | None = None
     vocab_size: int | None = None
     pad_id: int = 0
     sample_rate: float | None = None
+    channels: int | None = None
+    image_size: tuple[int, int] | None = None
 
 
 class ModalityInput(NamedTuple):
     """One modality of a batch.
 
     Attributes:
-        values: padded values, ``(B, T, F)`` features, ``(B, T)`` tokens or samples.
-        mask: bool ``(B, T)``, ``True`` at real positions.
+        values: padded values, ``(B, T, F)`` features, ``(B, T)`` tokens or samples, or
+            ``(B, C, H, W)`` images.
+        mask: bool ``(B, T)``, ``True`` at real positions; ``(B, 1)`` for images (``False`` when the
+            row has no image).
     """
 
     values: Tensor
@@ -116,7 +123,9 @@ class Encoder(nn.Module):
 
     Subclasses set :attr:`dim` (the width ``D`` of ``seq`` and ``pooled``) and implement
     ``forward(values, mask) -> Encoded``. Padded positions must never change ``pooled``.
-    :attr:`input_kinds` lists the :class:`ModalitySpec` kinds the encoder reads.
+    :attr:`input_kinds` lists the :class:`ModalitySpec` kinds the encoder reads. Encoders built
+    from repeated blocks should list them, input to output, in a ``blocks()`` method: the common
+    options ``train_last`` and ``gradient_checkpointing`` use it.
     """
 
     dim: int

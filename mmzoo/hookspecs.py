@@ -82,5 +82,16 @@ def mmzoo_register_datamodules(registrar: Registrar) -> None:
     Args:
         registrar: call ``registrar.add(name, factory)``. The factory returns a
             :class:`~mmzoo.data.base.MultimodalDataModule`; it may accept ``seed`` (the recipe's
-            seed), which mmzoo passes in.
+            seed) and ``transforms`` (modality -> list of built transforms from the recipe's
+            ``transforms:`` section), which mmzoo passes in.
+    """
+
+
+@hookspec
+def mmzoo_register_transforms(registrar: Registrar) -> None:
+    """Register transforms: per-example steps that turn decoded data into model inputs.
+
+    Args:
+        registrar: call ``registrar.add(name, factory)``. The factory returns a
+            :class:`~mmzoo.data.transforms.Transform`.
     """

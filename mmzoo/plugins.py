@@ -36,6 +36,7 @@ _HOOK_FOR_KIND = {
     "head": "mmzoo_register_heads",
     "objective": "mmzoo_register_objectives",
     "datamodule": "mmzoo_register_datamodules",
+    "transform": "mmzoo_register_transforms",
 }
 
 

@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: The kinds of component, in the order the CLI lists them.
-KINDS: tuple[str, ...] = ("encoder", "fusion", "head", "objective", "datamodule")
+KINDS: tuple[str, ...] = ("encoder", "fusion", "head", "objective", "datamodule", "transform")
 
 #: Arguments mmzoo passes to a factory from the surrounding build (when the factory accepts them).
 #: They are not recipe options.
@@ -39,16 +39,18 @@ CONTEXT_ARGS: dict[str, tuple[str, ...]] = {
     "fusion": ("input_dims",),
     "head": ("in_dim", "encoder_dims"),
     "objective": ("heads",),
-    "datamodule": ("seed",),
+    "datamodule": ("seed", "transforms"),
+    "transform": (),
 }
 
 #: Recipe keys that configure the build itself rather than the factory, per kind.
 RESERVED_KEYS: dict[str, tuple[str, ...]] = {
-    "encoder": ("name",),
+    "encoder": ("name", "freeze", "train_last", "project_dim", "lora", "gradient_checkpointing"),
     "fusion": ("name",),
     "head": ("name",),
     "objective": ("name", "weight"),
     "datamodule": ("name",),
+    "transform": ("name", "train_only"),
 }
 
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")

@@ -6,13 +6,16 @@ instead of going through a general validation library: the checks stay strict (n
 ``"3" -> 3`` coercion), fast, and the messages speak of YAML values ("expected an integer, got the
 string 'abc'"), which is what a recipe author needs to see.
 
-Annotations that YAML can never satisfy (say ``nn.Module``) simply fail to match; a ``Union`` matches
+A dataclass annotation accepts a mapping whose keys are its fields, each of the field's type; the
+message then names the inner key that is wrong. Annotations that YAML can never satisfy (say ``nn.Module``) simply fail to match; a ``Union`` matches
 when any member does. ``typing.Any`` and missing annotations accept everything.
 """
 
 from __future__ import annotations
 
 import collections.abc
+import dataclasses
+import difflib
 import inspect
 import types
 import typing
@@ -83,7 +86,54 @@ def check_value(value: Any, annotation: Any) -> str | None:
     """
     if _matches(value, annotation):
         return None
-    return f"expected {describe_type(annotation)}, got {describe_value(value)}"
+    return _explain_nested(value, annotation, "") or f"expected {describe_type(annotation)}, got {describe_value(value)}"
+
+
+def _dataclass_problem(value: dict[str, Any], cls: Any, path: str) -> str | None:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key, item in value.items():
+        where = f"{path}.{key}" if path else str(key)
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            return f"'{where}': unknown key{hint}; keys: {', '.join(fields)}"
+        if not _matches(item, hints[key]):
+            nested = _explain_nested(item, hints[key], where)
+            return nested or f"'{where}': expected {describe_type(hints[key])}, got {describe_value(item)}"
+    for name, f in fields.items():
+        if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            where = f"{path}.{name}" if path else name
+            return f"'{where}': missing required key"
+    return None
+
+
+def _explain_nested(value: Any, annotation: Any, path: str) -> str | None:
+    """A precise message for a mapping that fails a dataclass annotation (possibly inside
+    ``dict[str, ...]``, ``list[...]`` or ``Optional``), naming the inner key; ``None`` otherwise."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if dataclasses.is_dataclass(annotation) and isinstance(value, dict):
+        return _dataclass_problem(value, annotation, path)
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        candidates = [a for a in args if a is not type(None)]
+        if len(candidates) == 1:
+            return _explain_nested(value, candidates[0], path)
+    if origin in _MAPPING_ORIGINS and isinstance(value, dict) and len(args) == 2:
+        for key, item in value.items():
+            if not _matches(item, args[1]):
+                where = f"{path}.{key}" if path else str(key)
+                return _explain_nested(item, args[1], where) or (
+                    f"'{where}': expected {describe_type(args[1])}, got {describe_value(item)}"
+                )
+    if origin in _SEQUENCE_ORIGINS and isinstance(value, list) and args and origin is not tuple:
+        for index, item in enumerate(value):
+            if not _matches(item, args[0]):
+                where = f"{path}.{index}" if path else str(index)
+                return _explain_nested(item, args[0], where) or (
+                    f"'{where}': expected {describe_type(args[0])}, got {describe_value(item)}"
+                )
+    return None
 
 
 def _matches(value: Any, annotation: Any) -> bool:
@@ -115,6 +165,8 @@ def _matches(value: Any, annotation: Any) -> bool:
         return True
     if isinstance(annotation, typing.TypeVar):
         return True
+    if dataclasses.is_dataclass(annotation) and isinstance(annotation, type):
+        return isinstance(value, dict) and _dataclass_problem(value, annotation, "") is None
     if annotation is bool:
         return isinstance(value, bool)
     if annotation is int:

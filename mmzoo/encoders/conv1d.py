@@ -51,7 +51,7 @@ class Conv1dEncoder(Encoder):
         self.dim = dim
         self.pool = pool
         self.input = InputProjection(input_spec, dim)
-        self.blocks = nn.ModuleList(
+        self.convs = nn.ModuleList(
             nn.Sequential(
                 nn.Conv1d(dim, dim, kernel_size, padding=kernel_size // 2),
                 nn.GELU(),
@@ -61,12 +61,16 @@ class Conv1dEncoder(Encoder):
         )
         self.norm = nn.LayerNorm(dim)
 
+    def blocks(self) -> list[nn.Module]:
+        """The convolution blocks, input to output."""
+        return list(self.convs)
+
     def forward(self, values: Tensor, mask: Tensor) -> Encoded:
         x = self.input(values)  # (B, T, D)
         gate = mask.unsqueeze(-1).to(x.dtype)
         x = (x * gate).transpose(1, 2)  # (B, D, T)
         channel_gate = gate.transpose(1, 2)
-        for block in self.blocks:
+        for block in self.convs:
             x = (x + block(x)) * channel_gate
         seq = self.norm(x.transpose(1, 2)) * gate
         pooled = masked_mean(seq, mask) if self.pool == "mean" else masked_max(seq, mask)

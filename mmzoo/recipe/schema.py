@@ -40,6 +40,7 @@ SECTIONS: tuple[str, ...] = (
     "seed",
     "run",
     "data",
+    "transforms",
     "model",
     "objectives",
     "optimizer",
@@ -114,6 +115,43 @@ class CheckpointConfig:
     every_n_epochs: int = 1
 
 
+@dataclass
+class LoraSettings:
+    """LoRA adapters (through ``peft``) on an encoder's linear layers; the base weights freeze.
+
+    Args:
+        r: rank of the adapters.
+        alpha: scaling numerator (the update is scaled by ``alpha / r``).
+        dropout: dropout on the adapter input.
+        target_modules: names (or name suffixes) of the ``nn.Linear`` modules to adapt; ``null``
+            adapts every linear layer of the encoder.
+    """
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] | None = None
+
+
+@dataclass
+class EncoderSettings:
+    """Options every encoder accepts, next to its own (see docs/encoders.md).
+
+    Args:
+        freeze: freeze every weight of the encoder.
+        train_last: train only the last N blocks (``Encoder.blocks()``) and freeze the rest.
+        project_dim: add a linear projection of ``seq`` and ``pooled`` to this width.
+        lora: add LoRA adapters and train only them (and the projection, if any).
+        gradient_checkpointing: recompute each block's activations in the backward pass.
+    """
+
+    freeze: bool = False
+    train_last: int | None = None
+    project_dim: int | None = None
+    lora: LoraSettings | None = None
+    gradient_checkpointing: bool = False
+
+
 @dataclass(frozen=True)
 class ComponentSpec:
     """A component named in the recipe.
@@ -124,6 +162,8 @@ class ComponentSpec:
         name: registry name or, for optimizers and schedulers, a short name or dotted path.
         options: options for the factory (without ``name`` and ``weight``).
         weight: loss weight, for objectives.
+        extras: the other recipe-level keys of the spec: ``train_only`` for transforms, the
+            :class:`EncoderSettings` keys for encoders.
     """
 
     key: str
@@ -131,6 +171,7 @@ class ComponentSpec:
     name: str
     options: dict[str, Any]
     weight: float = 1.0
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -149,6 +190,7 @@ class Recipe:
     seed: int | None
     run: RunConfig
     datamodule: ComponentSpec
+    transforms: dict[str, list[ComponentSpec]]
     encoders: dict[str, ComponentSpec]
     fusion: ComponentSpec
     heads: dict[str, ComponentSpec]

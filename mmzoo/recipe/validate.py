@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -18,6 +19,7 @@ from mmzoo.recipe.schema import (
     SECTIONS,
     CheckpointConfig,
     ComponentSpec,
+    EncoderSettings,
     LoggerConfig,
     Recipe,
     RunConfig,
@@ -37,6 +39,12 @@ TRAINER_MANAGED_KEYS: dict[str, str] = {
 DEFAULT_OPTIMIZER: dict[str, Any] = {"name": "adamw", "lr": 1e-3}
 
 _MODEL_KEYS = ("encoders", "fusion", "heads")
+
+#: Types of the recipe-level keys of component specs (other than ``name`` and ``weight``).
+_EXTRA_TYPES: dict[str, Any] = {
+    "train_only": bool,
+    **typing.get_type_hints(EncoderSettings),
+}
 
 T = TypeVar("T")
 
@@ -119,11 +127,32 @@ class _Checker:
         options = {k: v for k, v in value.items() if k not in reserved}
         for option, message in entry.check_options(options):
             self.problem(join_key(key, option), message)
+        extras = {k: v for k, v in value.items() if k in reserved and k not in ("name", "weight")}
+        for extra, item in extras.items():
+            error = check_value(item, _EXTRA_TYPES[extra])
+            if error:
+                self.problem(join_key(key, extra), error)
         weight = value.get("weight", 1.0)
         if "weight" in reserved and (check_value(weight, float) or weight < 0):
             self.problem(join_key(key, "weight"), f"must be a number >= 0, got {describe_value(weight)}")
             weight = 1.0
-        return ComponentSpec(key=key, kind=kind, name=name, options=options, weight=float(weight))
+        return ComponentSpec(key=key, kind=kind, name=name, options=options, weight=float(weight), extras=extras)
+
+    def transforms(self, value: Any) -> dict[str, list[ComponentSpec]]:
+        """``modality -> [transform, ...]``; ``null`` for a modality means no transforms."""
+        chains: dict[str, list[ComponentSpec]] = {}
+        if value is None or self.mapping(value, "transforms") is None:
+            return chains
+        for modality, items in value.items():
+            key = join_key("transforms", modality)
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                self.problem(key, f"must be a list of transforms, got {describe_value(items)}")
+                continue
+            specs = [self.component(item, "transform", join_key(key, i)) for i, item in enumerate(items)]
+            chains[str(modality)] = [spec for spec in specs if spec is not None]
+        return chains
 
     def named_mapping(self, value: Any, kind: str, key: str, what: str) -> dict[str, ComponentSpec]:
         specs: dict[str, ComponentSpec] = {}
@@ -229,6 +258,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
     if "data" not in data:
         check.problem("data", "missing section: name a datamodule, e.g. `data: {name: tones_and_words}`")
     datamodule = check.component(data.get("data"), "datamodule", "data") if "data" in data else None
+    transforms = check.transforms(data.get("transforms"))
 
     model = check.mapping(data.get("model"), "model") if "model" in data else None
     if "model" not in data:
@@ -287,6 +317,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
         seed=seed,
         run=run,
         datamodule=datamodule,
+        transforms=transforms,
         encoders=encoders,
         fusion=fusion,
         heads=heads,
