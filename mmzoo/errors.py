@@ -21,6 +21,7 @@ __all__ = [
     "BuildError",
     "RunError",
     "NonFiniteLossError",
+    "DataError",
 ]
 
 
@@ -103,3 +104,7 @@ class RunError(MmzooError):
 
 class NonFiniteLossError(MmzooError):
     """Training produced a NaN or infinite loss."""
+
+
+class DataError(MmzooError):
+    """A manifest or a file it points at is unusable: the message names the manifest, line and field."""

@@ -106,7 +106,8 @@ class Entry:
         options: the option schema, in signature order.
         accepts_extra: whether the factory takes ``**kwargs`` (unknown options are then allowed).
         context_args: which build-context arguments (:data:`CONTEXT_ARGS`) the factory accepts.
-        example: options that make a small working instance; used by the contract tests.
+        example: options that make a small working instance (or a function returning them); used
+            by the contract tests.
     """
 
     name: str
@@ -118,7 +119,11 @@ class Entry:
     options: tuple[Option, ...]
     accepts_extra: bool = False
     context_args: tuple[str, ...] = ()
-    example: Mapping[str, Any] = field(default_factory=dict)
+    example: Mapping[str, Any] | Callable[[], Mapping[str, Any]] = field(default_factory=dict)
+
+    def example_options(self) -> dict[str, Any]:
+        """The example options (calling :attr:`example` when it is a function)."""
+        return dict(self.example() if callable(self.example) else self.example)
 
     def option(self, name: str) -> Option | None:
         for opt in self.options:
@@ -326,7 +331,7 @@ class Registrar:
         factory: Callable[..., Any],
         *,
         doc: str | None = None,
-        example: Mapping[str, Any] | None = None,
+        example: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         """Register a component.
 
@@ -335,7 +340,8 @@ class Registrar:
             factory: class or function building the component from keyword options. Its typed
                 signature is the option schema; document options in an ``Args:`` docstring section.
             doc: one-line description; defaults to the first line of the factory's docstring.
-            example: options that build a small working instance, for the contract tests.
+            example: options that build a small working instance, for the contract tests; or a
+                function returning them (when they depend on files found at run time).
         """
         if not isinstance(name, str) or not _NAME_PATTERN.match(name):
             raise RegistryError(
@@ -363,6 +369,6 @@ class Registrar:
             options=options,
             accepts_extra=accepts_extra,
             context_args=accepted,
-            example=dict(example or {}),
+            example=example if callable(example) else dict(example or {}),
         )
         self._registry.add(entry)

@@ -250,6 +250,9 @@ def _run(
     if checkpoint is not None:
         _load_weights(module, checkpoint)  # for fit too: fail early and clearly if it does not fit
 
+    # Read and check the data before creating the run directory: bad rows stop here.
+    datamodule.setup(command)
+
     inherited = os.environ.get(RUN_DIR_ENV)
     is_worker = int(os.environ.get("LOCAL_RANK", "0")) > 0 and inherited is not None
     if is_worker:
@@ -258,6 +261,9 @@ def _run(
         run_dir = create_run_dir(recipe, command)
         os.environ[RUN_DIR_ENV] = str(run_dir)
         _write_recipe(recipe, run_dir, command, argv)
+    attach = getattr(datamodule, "attach_run_dir", None)
+    if callable(attach):
+        attach(run_dir)
     result = RunResult(run_dir=run_dir, checkpoint=checkpoint)
     callbacks: list[Any] = []
     if command == "predict":

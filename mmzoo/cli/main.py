@@ -112,6 +112,19 @@ def _format_warning(message, category, filename, lineno, line=None) -> str:  # t
     return warnings._formatwarning_orig(message, category, filename, lineno, line)  # type: ignore[attr-defined]
 
 
+def _without_worker_traceback(text: str) -> str:
+    """A DataLoader worker re-raises our errors with its traceback inside the message: drop it."""
+    if "Original Traceback" not in text:
+        return text
+    lines = text.rstrip().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("mmzoo.errors.")]
+    if not starts:
+        return text
+    lines = lines[starts[-1] :]
+    lines[0] = lines[0].split(": ", 1)[-1]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mmzoo`` console script. Returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -134,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MmzooError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {exc.render()}", file=sys.stderr)
+        print(f"error: {_without_worker_traceback(exc.render())}", file=sys.stderr)
         return EXIT_USER
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -1,4 +1,9 @@
-"""Pad a list of rows into a :class:`~mmzoo.contracts.Batch` with boolean masks."""
+"""Pad a list of rows into a :class:`~mmzoo.contracts.Batch` with boolean masks.
+
+Missing modalities: a row whose value is ``None`` for a modality gets an all-false mask for it
+(zero padding for sequences, a zero image for images). A modality is always present in
+``Batch.inputs`` when the datamodule provides it, even if no row of the batch has it.
+"""
 
 from __future__ import annotations
 
@@ -8,43 +13,90 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmzoo.contracts import Batch, ModalityInput
+from mmzoo.contracts import Batch, ModalityInput, ModalitySpec
 
-__all__ = ["Row", "pad_sequences", "collate_rows"]
+__all__ = ["Row", "pad_sequences", "stack_images", "collate_rows"]
 
-#: One example: ``{"id": str, "inputs": {modality: Tensor (T, ...)}, "targets": {name: number or Tensor}}``.
+#: One example: ``{"id": str, "inputs": {modality: Tensor or None}, "targets": {name: number or Tensor}}``.
 Row = Mapping[str, Any]
 
 
-def pad_sequences(items: Sequence[Tensor], pad_value: float | int = 0) -> tuple[Tensor, Tensor]:
+def pad_sequences(items: Sequence[Tensor | None], pad_value: float | int = 0, *, template: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Stack variable-length tensors along a new batch dimension.
 
     Inputs:
-        items: ``B`` tensors of shape ``(T_i, ...)`` with the same trailing shape.
+        items: ``B`` tensors of shape ``(T_i, ...)`` with the same trailing shape, or ``None`` for
+            rows without this modality (length 0). ``template`` gives dtype and trailing shape when
+            every item is ``None``.
     Returns:
-        ``values (B, max T_i, ...)`` padded with ``pad_value`` and ``mask (B, max T_i)``.
+        ``values (B, max(1, max T_i), ...)`` padded with ``pad_value`` and ``mask`` of the same
+        leading shape, ``True`` at real positions.
     """
-    lengths = torch.tensor([item.shape[0] for item in items])
-    longest = int(lengths.max()) if len(items) else 0
-    values = items[0].new_full((len(items), longest, *items[0].shape[1:]), pad_value)
+    present = [item for item in items if item is not None]
+    reference = present[0] if present else template
+    if reference is None:
+        raise ValueError("pad_sequences needs at least one tensor or a template")
+    lengths = torch.tensor([0 if item is None else item.shape[0] for item in items])
+    longest = max(1, int(lengths.max()))
+    values = reference.new_full((len(items), longest, *reference.shape[1:]), pad_value)
     for index, item in enumerate(items):
-        values[index, : item.shape[0]] = item
+        if item is not None:
+            values[index, : item.shape[0]] = item
     mask = torch.arange(longest).unsqueeze(0) < lengths.unsqueeze(1)
     return values, mask
 
 
-def collate_rows(rows: Sequence[Row], pad_values: Mapping[str, float | int] | None = None) -> Batch:
+def stack_images(items: Sequence[Tensor | None], spec: ModalitySpec | None = None) -> tuple[Tensor, Tensor]:
+    """Stack ``(C, H, W)`` images into ``(B, C, H, W)``, zero-padding to the largest size.
+
+    Returns:
+        ``values (B, C, H, W)`` and ``mask (B, 1)``, ``False`` for rows without an image.
+    """
+    present = [item for item in items if item is not None]
+    if present:
+        channels = present[0].shape[0]
+        height = max(item.shape[1] for item in present)
+        width = max(item.shape[2] for item in present)
+    else:
+        channels = (spec.channels if spec else None) or 3
+        height, width = (spec.image_size if spec and spec.image_size else (1, 1))
+    values = torch.zeros(len(items), channels, height, width)
+    for index, item in enumerate(items):
+        if item is not None:
+            values[index, :, : item.shape[1], : item.shape[2]] = item
+    mask = torch.tensor([[item is not None] for item in items])
+    return values, mask
+
+
+def _template(spec: ModalitySpec | None) -> Tensor | None:
+    if spec is None:
+        return None
+    if spec.kind == "tokens":
+        return torch.zeros(0, dtype=torch.long)
+    if spec.kind == "features":
+        return torch.zeros(0, spec.feature_dim or 1)
+    return torch.zeros(0)
+
+
+def collate_rows(rows: Sequence[Row], specs: Mapping[str, ModalitySpec] | None = None) -> Batch:
     """Collate rows into a batch.
 
     Args:
         rows: the rows; every row carries the same modalities and targets.
-        pad_values: modality -> padding value (default 0, e.g. a tokenizer's pad id).
+        specs: modality -> spec; gives token padding ids, image modalities, and the shape of a
+            modality that no row of the batch has.
     """
-    pad_values = pad_values or {}
-    modalities = sorted(rows[0]["inputs"])
-    inputs = {
-        modality: ModalityInput(*pad_sequences([row["inputs"][modality] for row in rows], pad_values.get(modality, 0)))
-        for modality in modalities
+    specs = specs or {}
+    inputs: dict[str, ModalityInput] = {}
+    for modality in sorted(rows[0]["inputs"]):
+        items = [row["inputs"][modality] for row in rows]
+        spec = specs.get(modality)
+        if spec is not None and spec.kind == "image":
+            inputs[modality] = ModalityInput(*stack_images(items, spec))
+        else:
+            pad = spec.pad_id if spec is not None and spec.kind == "tokens" else 0
+            inputs[modality] = ModalityInput(*pad_sequences(items, pad, template=_template(spec)))
+    targets = {
+        name: torch.stack([torch.as_tensor(row["targets"][name]) for row in rows]) for name in rows[0]["targets"]
     }
-    targets = {name: torch.as_tensor([row["targets"][name] for row in rows]) for name in rows[0]["targets"]}
     return Batch(inputs=inputs, targets=targets, ids=[str(row["id"]) for row in rows])

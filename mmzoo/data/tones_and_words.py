@@ -153,7 +153,7 @@ class TonesAndWords(MultimodalDataModule):
                 self.rows[split] = self._generate(split)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
-        collate = functools.partial(collate_rows, pad_values={"text": self.modality_specs["text"].pad_id})
+        collate = functools.partial(collate_rows, specs=self.modality_specs)
         return DataLoader(
             self.rows[split],  # type: ignore[arg-type]
             batch_size=self.batch_size,

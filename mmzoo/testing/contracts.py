@@ -203,14 +203,18 @@ def check_objective(entry: Entry) -> None:
 
 def check_datamodule(entry: Entry) -> None:
     """Described modalities and targets match the batches it serves."""
-    datamodule = entry.build(entry.example, {"seed": 0})
+    datamodule = entry.build(entry.example_options(), {"seed": 0})
     specs: dict[str, ModalitySpec] = datamodule.modality_specs
     datamodule.setup("fit")
     batch = next(iter(datamodule.train_dataloader()))
     assert isinstance(batch, Batch), f"dataloaders yield mmzoo.contracts.Batch, got {type(batch).__name__}"
     assert set(batch.inputs) <= set(specs), f"unexpected modalities {set(batch.inputs) - set(specs)}"
     for modality, (values, mask) in batch.inputs.items():
-        assert mask.dtype == torch.bool and mask.shape == values.shape[:2], f"{modality}: mask must be bool (B, T)"
+        if specs[modality].kind == "image":
+            assert values.dim() == 4 and mask.shape == (values.shape[0], 1), f"{modality}: images (B, C, H, W), mask (B, 1)"
+        else:
+            assert mask.shape == values.shape[:2], f"{modality}: mask must be (B, T)"
+        assert mask.dtype == torch.bool, f"{modality}: mask must be bool"
         if specs[modality].kind == "tokens":
             assert not values.is_floating_point(), f"{modality}: token ids must be integers"
         if specs[modality].kind == "features":

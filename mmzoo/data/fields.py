@@ -1,0 +1,106 @@
+"""How a manifest's fields map to modalities and targets (the ``modalities:``/``targets:`` options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+__all__ = ["ModalityField", "TargetField", "encode_target", "missing_target"]
+
+
+@dataclass
+class ModalityField:
+    """One modality read from a manifest field.
+
+    Args:
+        type: ``audio`` (a file decoded with soundfile), ``image`` (a file decoded with Pillow) or
+            ``text`` (the field's text itself, or a text file with ``text_from_file: true``).
+        field: the manifest field; defaults to the modality's name.
+        sample_rate: audio is resampled to this rate (Hz).
+        channels: image channels, 3 (RGB) or 1 (grey).
+        text_from_file: the text field holds a path to a UTF-8 text file.
+        optional: rows may lack this modality (empty or absent field): the row then gets an
+            all-false mask for it. Otherwise such a row is a bad row.
+    """
+
+    type: Literal["audio", "image", "text"]
+    field: str | None = None
+    sample_rate: int = 16000
+    channels: Literal[1, 3] = 3
+    text_from_file: bool = False
+    optional: bool = False
+
+
+@dataclass
+class TargetField:
+    """One target read from a manifest field.
+
+    Args:
+        type: ``class`` (one label), ``multilabel`` (a list of labels) or ``regression`` (a number).
+        field: the manifest field; defaults to the target's name.
+        classes: the label names (or values) in index order, for ``class`` and ``multilabel``.
+        num_classes: instead of ``classes``: labels are integers in ``[0, num_classes)``.
+    """
+
+    type: Literal["class", "multilabel", "regression"] = "class"
+    field: str | None = None
+    classes: list[Any] | None = None
+    num_classes: int | None = None
+
+    def validate(self, name: str) -> None:
+        if self.type != "regression" and (self.classes is None) == (self.num_classes is None):
+            raise ValueError(f"target '{name}': give exactly one of `classes` or `num_classes`")
+        if self.classes is not None and len(set(map(str, self.classes))) != len(self.classes):
+            raise ValueError(f"target '{name}': `classes` has duplicates")
+
+    @property
+    def size(self) -> int:
+        return len(self.classes) if self.classes is not None else int(self.num_classes or 0)
+
+
+def _class_index(target: TargetField, raw: Any) -> int:
+    if target.classes is not None:
+        lookup = {str(c): i for i, c in enumerate(target.classes)}
+        if str(raw) not in lookup:
+            raise ValueError(f"label {raw!r} is not one of the declared classes {target.classes}")
+        return lookup[str(raw)]
+    if isinstance(raw, bool) or not isinstance(raw, int) and not (isinstance(raw, str) and raw.strip().isdigit()):
+        raise ValueError(f"label {raw!r} is not an integer class index")
+    index = int(raw)
+    if not 0 <= index < int(target.num_classes or 0):
+        raise ValueError(f"label {index} is outside [0, {target.num_classes})")
+    return index
+
+
+def encode_target(target: TargetField, raw: Any) -> Any:
+    """The tensor-ready value of a target: class index, multi-hot vector or float.
+
+    Raises:
+        ValueError: a label outside the declared classes, or a value of the wrong type.
+    """
+    if target.type == "class":
+        return _class_index(target, raw)
+    if target.type == "multilabel":
+        labels = raw if isinstance(raw, list) else [part for part in str(raw).split("|") if part]
+        vector = torch.zeros(target.size)
+        for label in labels:
+            vector[_class_index(target, label)] = 1.0
+        return vector
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ValueError(f"regression target {raw!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"regression target {raw!r} is not finite")
+    return value
+
+
+def missing_target(target: TargetField) -> Any:
+    """The value for an unlabelled row (prediction manifests): ignored by the objectives."""
+    if target.type == "class":
+        return -100
+    if target.type == "multilabel":
+        return torch.full((target.size,), float("nan"))
+    return float("nan")

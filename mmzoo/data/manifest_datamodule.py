@@ -1,0 +1,281 @@
+"""The ``manifest`` datamodule: the user's own audio, image and text files, listed in manifests."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch.utils.data import DataLoader
+
+from mmzoo.contracts import ModalitySpec
+from mmzoo.data.base import MultimodalDataModule
+from mmzoo.data.cache import FeatureCache
+from mmzoo.data.collate import collate_rows
+from mmzoo.data.dataset import EpochSampler, ManifestDataset, field_name, raw_value
+from mmzoo.data.decoders import DecodeError, probe_audio, probe_image, read_text_file
+from mmzoo.data.fields import ModalityField, TargetField, encode_target
+from mmzoo.data.manifest import ManifestRow, read_manifest
+from mmzoo.data.transforms.chain import TransformChain
+from mmzoo.errors import DataError
+
+__all__ = ["ManifestDataModule", "SKIPPED_FILE"]
+
+#: Written into the run directory when ``on_bad_sample: skip`` dropped rows.
+SKIPPED_FILE = "skipped_rows.jsonl"
+
+_SPLITS = ("train", "val", "test", "predict")
+_STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
+_SHOWN_PROBLEMS = 10
+
+
+class ManifestDataModule(MultimodalDataModule):
+    """Audio, image and text files listed in JSONL or CSV manifests, one row per example.
+
+    Media paths in a manifest are relative to the manifest's folder; manifest paths in the recipe
+    are relative to the working directory. Rows are checked before training starts (fields
+    present, files exist and can be opened, texts not empty, labels among the declared classes);
+    with ``on_bad_sample: error`` every bad row is reported (the first few listed) and nothing
+    runs, with ``skip`` they are dropped, counted, and listed in ``skipped_rows.jsonl`` in the run
+    directory (``skip`` decodes every row once up front to find them).
+
+    Args:
+        modalities: modality name -> how to read it (``type``, ``field``, ``sample_rate``,
+            ``channels``, ``text_from_file``, ``optional``).
+        targets: target name -> how to read it (``type``, ``field``, ``classes`` or ``num_classes``).
+        train: training manifest.
+        val: validation manifest.
+        test: test manifest.
+        predict: manifest for ``mmzoo predict`` (default: the test manifest); labels may be absent.
+        batch_size: rows per batch.
+        num_workers: DataLoader worker processes.
+        pin_memory: pin batches in page-locked memory; ``null`` means: when CUDA is available.
+        on_bad_sample: ``error`` (stop and list the bad rows) or ``skip`` (drop and list them).
+        cache_dir: keep decoded, deterministically transformed examples here (reused across runs).
+    """
+
+    def __init__(
+        self,
+        modalities: dict[str, ModalityField],
+        targets: dict[str, TargetField] | None = None,
+        train: str | None = None,
+        val: str | None = None,
+        test: str | None = None,
+        predict: str | None = None,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        pin_memory: bool | None = None,
+        on_bad_sample: Literal["error", "skip"] = "error",
+        cache_dir: str | None = None,
+        seed: int | None = None,
+        transforms: Mapping[str, list[Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        if not modalities:
+            raise ValueError("modalities: name at least one modality")
+        self.fields = {n: m if isinstance(m, ModalityField) else ModalityField(**m) for n, m in modalities.items()}
+        self.targets = {n: t if isinstance(t, TargetField) else TargetField(**t) for n, t in (targets or {}).items()}
+        for name, target in self.targets.items():
+            target.validate(name)
+        self.paths = {"train": train, "val": val, "test": test, "predict": predict or test}
+        if not any(self.paths.values()):
+            raise ValueError("give at least one manifest: train, val, test or predict")
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
+        self.on_bad_sample = on_bad_sample
+        self.cache = FeatureCache(cache_dir) if cache_dir else None
+        self.seed = 0 if seed is None else seed
+        self.chains = {name: TransformChain((transforms or {}).get(name, [])) for name in self.fields}
+        self.target_names = tuple(self.targets)
+        self.rows: dict[str, list[ManifestRow]] = {}
+        self.skipped: dict[str, list[dict[str, Any]]] = {}
+        self.run_dir: Path | None = None
+        self.datasets: dict[str, ManifestDataset] = {}
+        self.modality_specs = self._describe()
+
+    # -- modalities --------------------------------------------------------------------------
+
+    def _describe(self) -> dict[str, ModalitySpec]:
+        """Set each modality's transforms up (fitting tokenizers on the training texts)."""
+        specs = {}
+        for name, config in self.fields.items():
+            if config.type == "audio":
+                raw = ModalitySpec(kind="waveform", sample_rate=float(config.sample_rate))
+            elif config.type == "image":
+                raw = ModalitySpec(kind="image", channels=config.channels)
+            else:
+                raw = ModalitySpec(kind="text")
+            chain = self.chains[name]
+            if any(t.needs_fit for t in chain.transforms):
+                chain.fit(self._training_values(name))
+            try:
+                spec = chain.setup(raw)
+            except ValueError as exc:
+                raise ValueError(f"transforms.{name}: {exc}") from exc
+            if spec.kind == "text":
+                raise ValueError(
+                    f"modality '{name}' is still raw text after its transforms; add one, e.g."
+                    f" `transforms: {{{name}: [{{name: tokenize}}]}}`"
+                )
+            specs[name] = spec
+        return specs
+
+    def _training_values(self, name: str) -> list[Any]:
+        """The decoded training values of one modality, for transforms that learn from data."""
+        source = self.paths["train"] or next(p for p in self.paths.values() if p)
+        config = self.fields[name]
+        values = []
+        for row in read_manifest(source):
+            value = raw_value(row, name, config)
+            if value is None:
+                continue
+            if config.type != "text":
+                raise ValueError(f"modality '{name}': only text transforms can be fitted on the data")
+            text = read_text_file(row.resolve(value)) if config.text_from_file else str(value).strip()
+            if text:
+                values.append(text)
+        if not values:
+            raise DataError(f"no usable '{name}' values in {source} to fit its transforms on")
+        return values
+
+    # -- checking rows -----------------------------------------------------------------------
+
+    def _row_problems(self, row: ManifestRow, labelled: bool) -> list[tuple[str, str]]:
+        """``(field, reason)`` for everything wrong with a row, from cheap checks."""
+        problems = []
+        for name, config in self.fields.items():
+            field = field_name(name, config)
+            value = raw_value(row, name, config)
+            if value is None:
+                if not config.optional:
+                    problems.append((field, "missing or empty (mark the modality `optional: true` to allow it)"))
+                continue
+            if config.type == "text" and not config.text_from_file:
+                continue
+            path = row.resolve(str(value))
+            if not path.is_file():
+                problems.append((field, f"file not found: {path}"))
+                continue
+            try:
+                if config.type == "audio":
+                    probe_audio(path)
+                elif config.type == "image":
+                    probe_image(path)
+                elif not read_text_file(path):
+                    problems.append((field, f"empty text file: {path}"))
+            except DecodeError as exc:
+                problems.append((field, f"{path}: {exc}"))
+        for name, target in self.targets.items():
+            field = field_name(name, target)
+            raw = row.fields.get(field)
+            if raw is None:
+                if labelled:
+                    problems.append((field, "missing label"))
+                continue
+            try:
+                encode_target(target, raw)
+            except ValueError as exc:
+                problems.append((field, str(exc)))
+        return problems
+
+    def _load_split(self, split: str) -> list[ManifestRow]:
+        path = self.paths[split]
+        if path is None:
+            raise DataError(
+                f"no {split} manifest: set data.{split} in the recipe",
+                hint=f"the {split} split is needed by this command",
+            )
+        rows = read_manifest(path)
+        labelled = split != "predict"
+        bad: list[dict[str, Any]] = []
+        good: list[ManifestRow] = []
+        probe = self._dataset(split, rows, training=False) if self.on_bad_sample == "skip" else None
+        for index, row in enumerate(rows):
+            problems = self._row_problems(row, labelled)
+            if not problems and probe is not None:
+                try:
+                    probe[index]  # a full decode: the only way to catch a file that is broken inside
+                except DataError as exc:
+                    problems = [("", exc.message.split(": ", 1)[-1])]
+            if problems:
+                bad.extend({"row": row.where, "field": f, "problem": why} for f, why in problems)
+            else:
+                good.append(row)
+        if bad and self.on_bad_sample == "error":
+            shown = "\n".join(f"  - {b['row']}: field '{b['field']}': {b['problem']}" for b in bad[:_SHOWN_PROBLEMS])
+            more = f"\n  ... and {len(bad) - _SHOWN_PROBLEMS} more" if len(bad) > _SHOWN_PROBLEMS else ""
+            raise DataError(
+                f"{len(bad)} bad row{'s' if len(bad) != 1 else ''} in {path}:\n{shown}{more}",
+                hint="fix or remove those rows, or set data.on_bad_sample=skip to skip and list them",
+            )
+        if not good:
+            raise DataError(f"manifest {path} has no usable rows ({len(rows)} rows, all bad)")
+        if bad:
+            self.skipped[split] = bad
+            print(f"mmzoo: skipped {len(rows) - len(good)} bad rows of {path} ({len(bad)} problems)", file=sys.stderr)
+            self._write_skipped()
+        return good
+
+    def _write_skipped(self) -> None:
+        if self.run_dir is None or not self.skipped:
+            return
+        with (self.run_dir / SKIPPED_FILE).open("w", encoding="utf-8") as handle:
+            for split, entries in self.skipped.items():
+                for entry in entries:
+                    handle.write(json.dumps({"split": split, **entry}) + "\n")
+
+    def attach_run_dir(self, run_dir: Path) -> None:
+        """Called by mmzoo with the run directory: learned transforms and skipped rows go there."""
+        self.run_dir = Path(run_dir)
+        for chain in self.chains.values():
+            for transform in chain.transforms:
+                transform.save(self.run_dir)
+        self._write_skipped()
+
+    # -- LightningDataModule -----------------------------------------------------------------
+
+    def _dataset(self, split: str, rows: list[ManifestRow], *, training: bool) -> ManifestDataset:
+        return ManifestDataset(
+            rows,
+            self.fields,
+            self.targets,
+            self.chains,
+            training=training,
+            seed=self.seed,
+            labelled=split != "predict",
+            cache=self.cache,
+        )
+
+    def setup(self, stage: str | None = None) -> None:
+        for split in _STAGE_SPLITS.get(stage or "", tuple(s for s in _SPLITS if self.paths[s])):
+            if split not in self.datasets:
+                self.rows[split] = self._load_split(split)
+                self.datasets[split] = self._dataset(split, self.rows[split], training=split == "train")
+
+    def _loader(self, split: str) -> DataLoader[Any]:
+        dataset = self.datasets[split]
+        return DataLoader(
+            dataset,  # type: ignore[arg-type]
+            batch_size=self.batch_size,
+            sampler=EpochSampler(len(dataset), shuffle=split == "train", seed=self.seed),
+            num_workers=self.num_workers,
+            collate_fn=functools.partial(collate_rows, specs=self.modality_specs),
+            pin_memory=self.pin_memory,
+        )
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        return self._loader("test")
+
+    def predict_dataloader(self) -> DataLoader[Any]:
+        return self._loader("predict")
