@@ -1,6 +1,6 @@
 """Measure CLI start-up times and the quickstart recipe (time and accuracy, fused vs unimodal).
 
-Writes ``docs/benchmarks.md``. Run from the repository root with the project's virtualenv::
+Writes ``docs/benchmarks/quickstart.md``. Run from the repository root with the project's virtualenv::
 
     .venv/bin/python benchmarks/quickstart.py            # full: 5 start-up repeats, 3 fits
     .venv/bin/python benchmarks/quickstart.py --repeats 1
@@ -53,7 +53,7 @@ def machine() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="repeats of each start-up measurement")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks.md")
+    parser.add_argument("--output", type=Path, default=REPO / "docs" / "benchmarks" / "quickstart.md")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="mmzoo-bench-"))
@@ -87,7 +87,7 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
 
     lines = [
-        "# Benchmarks",
+        "# Benchmark: start-up and quickstart",
         "",
         "Made by `benchmarks/quickstart.py` (re-run it to refresh this page).",
         f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}.",

@@ -52,6 +52,7 @@ def build_transforms(recipe: Recipe, registry: Registry) -> dict[str, list[Any]]
         for spec in specs:
             transform = build_component(registry, spec)
             transform.train_only = bool(spec.extras.get("train_only", False))
+            transform.modality = modality
             chain.append(transform)
         chains[modality] = chain
     return chains

@@ -111,10 +111,11 @@ class ManifestDataModule(MultimodalDataModule):
             else:
                 raw = ModalitySpec(kind="text")
             chain = self.chains[name]
-            if any(t.needs_fit for t in chain.transforms):
-                chain.fit(self._training_values(name))
             try:
                 spec = chain.setup(raw)
+                if any(t.needs_fit for t in chain.transforms):
+                    chain.fit(self._training_values(name))
+                    spec = chain.setup(raw)  # what a fitted transform produces may have changed
             except ValueError as exc:
                 raise ValueError(f"transforms.{name}: {exc}") from exc
             if spec.kind == "text":

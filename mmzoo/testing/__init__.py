@@ -10,6 +10,7 @@ from mmzoo.testing.contracts import (
     example_encoded,
     example_modality_input,
 )
+from mmzoo.testing.transforms import check_transform
 
 __all__ = [
     "check_entry",
@@ -18,6 +19,7 @@ __all__ = [
     "check_head",
     "check_objective",
     "check_datamodule",
+    "check_transform",
     "example_encoded",
     "example_modality_input",
 ]

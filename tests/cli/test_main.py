@@ -132,3 +132,17 @@ def test_console_script_fit_with_debug(tiny_recipe, tmp_path):
 def test_shipped_quickstart_checks_quickly():
     result = run_cli("recipe", "check", str(RECIPES / "quickstart.yaml"))
     assert result.returncode == 0, result.stderr
+
+
+def test_errors_raised_in_dataloader_workers_are_shown_without_the_worker_traceback():
+    from mmzoo.cli.main import _without_worker_traceback
+
+    wrapped = (
+        "Caught DataError in DataLoader worker process 0.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 1, in f\n    raise DataError(...)\n'
+        "mmzoo.errors.DataError: data/train.jsonl:3: field 'audio' (audio): cannot decode audio\n  hint: fix the row"
+    )
+    assert _without_worker_traceback(wrapped) == (
+        "data/train.jsonl:3: field 'audio' (audio): cannot decode audio\n  hint: fix the row"
+    )
+    assert _without_worker_traceback("plain message") == "plain message"

@@ -34,11 +34,14 @@ class Transform:
         random: the output depends on ``generator`` (an augmentation): never cached on disk.
         train_only: applied only to training batches (set from the recipe's ``train_only: true``).
         needs_fit: :meth:`fit` must run before use.
+        modality: the modality whose chain holds this transform (set by mmzoo when building the
+            recipe's ``transforms:`` section); names what :meth:`save` writes.
     """
 
     random: bool = False
     train_only: bool = False
     needs_fit: bool = False
+    modality: str | None = None
 
     def setup(self, input_spec: ModalitySpec) -> ModalitySpec:
         """Check the input and return the output spec (default: unchanged)."""

@@ -37,7 +37,11 @@ class TransformChain:
         return spec
 
     def fit(self, values: Sequence[Any]) -> None:
-        """Fit the transforms that need it, each on the training values as they reach it."""
+        """Fit the transforms that need it, each on the training values as they reach it.
+
+        Call after :meth:`setup` (the transforms before a fitted one must be set up to run), and
+        call :meth:`setup` again afterwards: a fitted transform may describe its output anew.
+        """
         last = max((i for i, t in enumerate(self.transforms) if t.needs_fit), default=-1)
         generator = torch.Generator().manual_seed(0)
         for index, transform in enumerate(self.transforms[: last + 1]):
