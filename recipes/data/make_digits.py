@@ -5,9 +5,10 @@ rebuilds it (it needs ``espeak-ng`` and ``sox``: ``apt-get install espeak-ng sox
 
     .venv/bin/python recipes/data/make_digits.py
 
-Every task pairs two modalities and asks whether they show the same digit (``match``: yes/no), so
-a single modality is at chance (50 %). Voices and drawing styles are split so that validation and
-test use voices and styles not seen in training.
+``audio_text`` and ``image_text`` pair two modalities and ask whether they show the same digit
+(``match``: yes/no), so a single modality is at chance (50 %). ``audio_image`` pairs a spoken and a
+drawn copy of the same digit and asks which digit it is (``digit``: 0-9, chance 10 %). Voices and
+drawing styles are split so that validation and test use voices and styles not seen in training.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def draw(digit: int, variant: int, rng: random.Random, target: Path) -> None:
     canvas = canvas.rotate(rng.uniform(-20, 20), resample=Image.BILINEAR, translate=(rng.randint(-4, 4), rng.randint(-4, 4)))
     canvas = canvas.resize((size, size), Image.BILINEAR)
     pixels = np.asarray(canvas, dtype=np.float32)
-    noise = np.random.default_rng(digit * 100 + variant).normal(0, 20 + 3 * variant, pixels.shape)
+    noise = np.random.default_rng(digit * 100 + variant).normal(0, 8 + variant, pixels.shape)
     Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8)).save(target)
 
 
@@ -69,12 +70,14 @@ def text_for(digit: int, rng: random.Random) -> str:
     return rng.choice([word, word.capitalize(), f"the digit {word}", f"{word}."])
 
 
-def pairs(anchor: str, partner: str, rng: random.Random) -> dict[str, list[dict[str, object]]]:
+def pairs(anchor: str, partner: str, rng: random.Random, *, classify: bool) -> dict[str, list[dict[str, object]]]:
+    """Rows pairing each anchor item with partners: half matching (``match`` task), or all
+    matching and labelled with the digit (``classify``)."""
     splits: dict[str, list[dict[str, object]]] = {"train": [], "val": [], "test": []}
     for variant, split in enumerate(SPLIT_OF_VARIANT):
         for digit in range(10):
             for pairing in range(PAIRINGS_PER_ITEM):
-                matched = pairing % 2 == 0
+                matched = classify or pairing % 2 == 0
                 other = digit if matched else rng.choice([d for d in range(10) if d != digit])
                 row: dict[str, object] = {"id": f"{anchor}-{partner}-{digit}-{variant}-{pairing}"}
                 for modality, value in ((anchor, digit), (partner, other)):
@@ -86,7 +89,10 @@ def pairs(anchor: str, partner: str, rng: random.Random) -> dict[str, list[dict[
                         row["image"] = f"images/{value}_{chosen:02d}.png"
                     else:
                         row["text"] = text_for(value, rng)
-                row["match"] = "yes" if matched else "no"
+                if classify:
+                    row["digit"] = digit
+                else:
+                    row["match"] = "yes" if matched else "no"
                 splits[split].append(row)
     return splits
 
@@ -104,7 +110,7 @@ def main() -> None:
     for anchor, partner in (("audio", "text"), ("image", "text"), ("audio", "image")):
         folder = OUT / f"{anchor}_{partner}"
         folder.mkdir()
-        for split, rows in pairs(anchor, partner, rng).items():
+        for split, rows in pairs(anchor, partner, rng, classify=anchor == "audio" and partner == "image").items():
             rng.shuffle(rows)
             lines = []
             for row in rows:
