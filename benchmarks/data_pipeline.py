@@ -53,6 +53,7 @@ def clips_per_second(manifest: Path, workers: int, cache_dir: str | None) -> flo
         modalities={"audio": {"type": "audio", "sample_rate": 16000}},
         targets={"label": {"num_classes": 10}},
         train=str(manifest),
+        val=str(manifest),  # fit needs a validation split; only the training loader is timed
         batch_size=32,
         num_workers=workers,
         cache_dir=cache_dir,
@@ -88,7 +89,11 @@ def main() -> None:
             rows.append((label, rate))
             print(f"{label}: {rate:.0f} clips/s", flush=True)
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.machine(),
     )
     lines = [

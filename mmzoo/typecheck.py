@@ -86,7 +86,9 @@ def check_value(value: Any, annotation: Any) -> str | None:
     """
     if _matches(value, annotation):
         return None
-    return _explain_nested(value, annotation, "") or f"expected {describe_type(annotation)}, got {describe_value(value)}"
+    return (
+        _explain_nested(value, annotation, "") or f"expected {describe_type(annotation)}, got {describe_value(value)}"
+    )
 
 
 def _dataclass_problem(value: dict[str, Any], cls: Any, path: str) -> str | None:

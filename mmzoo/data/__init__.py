@@ -19,7 +19,7 @@ def _manifest_example() -> dict[str, object]:
     root = Path(__file__).resolve().parents[2] / "recipes" / "data" / "digits" / "audio_image"
     return {
         "modalities": {"audio": {"type": "audio"}, "image": {"type": "image", "channels": 1}},
-        "targets": {"match": {"classes": ["no", "yes"]}},
+        "targets": {"digit": {"num_classes": 10}},
         "train": str(root / "val.jsonl"),
         "val": str(root / "val.jsonl"),
         "batch_size": 4,

@@ -21,7 +21,9 @@ __all__ = ["Row", "pad_sequences", "stack_images", "collate_rows"]
 Row = Mapping[str, Any]
 
 
-def pad_sequences(items: Sequence[Tensor | None], pad_value: float | int = 0, *, template: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def pad_sequences(
+    items: Sequence[Tensor | None], pad_value: float | int = 0, *, template: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Stack variable-length tensors along a new batch dimension.
 
     Inputs:
@@ -59,7 +61,7 @@ def stack_images(items: Sequence[Tensor | None], spec: ModalitySpec | None = Non
         width = max(item.shape[2] for item in present)
     else:
         channels = (spec.channels if spec else None) or 3
-        height, width = (spec.image_size if spec and spec.image_size else (1, 1))
+        height, width = spec.image_size if spec and spec.image_size else (1, 1)
     values = torch.zeros(len(items), channels, height, width)
     for index, item in enumerate(items):
         if item is not None:

@@ -126,7 +126,11 @@ class ManifestDataset(Dataset[dict[str, Any]]):
             targets = self.labels(row)
         except ValueError as exc:
             raise DataError(f"{row.where}: {exc}") from None
-        return {"id": str(row.fields.get("id", f"{row.manifest.name}:{row.line}")), "inputs": inputs, "targets": targets}
+        return {
+            "id": str(row.fields.get("id", f"{row.manifest.name}:{row.line}")),
+            "inputs": inputs,
+            "targets": targets,
+        }
 
 
 class EpochSampler(Sampler[tuple[int, int]]):

@@ -24,6 +24,7 @@ from torch import Tensor
 from mmzoo.contracts import Batch, Encoded, Fused, ModalityInput, ModalitySpec
 from mmzoo.ops.masking import masked_mean
 from mmzoo.registry import Entry
+from mmzoo.testing.transforms import check_transform
 
 __all__ = [
     "check_entry",
@@ -32,6 +33,7 @@ __all__ = [
     "check_head",
     "check_objective",
     "check_datamodule",
+    "check_transform",
     "example_modality_input",
     "example_encoded",
 ]
@@ -39,6 +41,17 @@ __all__ = [
 _SPECS: dict[str, ModalitySpec] = {
     "features": ModalitySpec(kind="features", feature_dim=12),
     "tokens": ModalitySpec(kind="tokens", vocab_size=50, pad_id=0),
+    "waveform": ModalitySpec(kind="waveform", sample_rate=16000),
+    "image": ModalitySpec(kind="image", channels=3, image_size=(32, 32)),
+}
+
+# Real lengths per example row: positions for features and tokens, samples for waveforms (0.5 s,
+# 0.25 s and 0.1 s at 16 kHz), and for images 1 (an image) or 0 (the row has none).
+_LENGTHS: dict[str, list[int]] = {
+    "features": [7, 4, 1],
+    "tokens": [7, 4, 1],
+    "waveform": [8000, 4000, 1600],
+    "image": [1, 1, 0],
 }
 
 
@@ -51,7 +64,17 @@ def _lengths_mask(lengths: list[int]) -> Tensor:
 
 
 def example_modality_input(spec: ModalitySpec, lengths: list[int], generator: torch.Generator) -> ModalityInput:
-    """A padded random input for ``spec`` with the given real lengths per row (padding is garbage)."""
+    """A padded random input for ``spec`` with the given real lengths per row (padding is garbage).
+
+    For images, ``lengths`` says which rows have an image (``> 0``): the mask is ``(B, 1)`` and
+    rows without one hold random pixels too. Images are ``spec.channels x spec.image_size``
+    (default ``3 x 32 x 32``).
+    """
+    if spec.kind == "image":
+        mask = (torch.tensor(lengths) > 0).unsqueeze(1)  # (B, 1)
+        height, width = spec.image_size or (32, 32)
+        values = torch.randn(len(lengths), spec.channels or 3, height, width, generator=generator)
+        return ModalityInput(values, mask)
     mask = _lengths_mask(lengths)
     batch, longest = mask.shape
     if spec.kind == "tokens":
@@ -60,40 +83,67 @@ def example_modality_input(spec: ModalitySpec, lengths: list[int], generator: to
         values = torch.where(mask, values, torch.full_like(values, spec.pad_id))
     elif spec.kind == "features":
         values = torch.randn(batch, longest, spec.feature_dim or 1, generator=generator)
+    elif spec.kind == "waveform":
+        values = 0.1 * torch.randn(batch, longest, generator=generator)
     else:
         raise NotImplementedError(f"no example input for kind '{spec.kind}'")
     return ModalityInput(values, mask)
 
 
 def _scramble_padding(inputs: ModalityInput, spec: ModalitySpec, generator: torch.Generator) -> ModalityInput:
-    """The same input with different values at padded positions."""
+    """The same input with different values at padded positions (for images: in rows without one)."""
     values, mask = inputs
     if spec.kind == "tokens":
         noise = torch.randint(1, spec.vocab_size or 2, values.shape, generator=generator)
         return ModalityInput(torch.where(mask, values, noise), mask)
     noise = 100 * torch.randn(values.shape, generator=generator)
-    return ModalityInput(torch.where(mask.unsqueeze(-1), values, noise), mask)
+    gate = mask.reshape(*mask.shape, *([1] * (values.dim() - mask.dim())))
+    return ModalityInput(torch.where(gate, values, noise), mask)
+
+
+def _example_options(entry: Entry) -> dict[str, Any]:
+    example = entry.example
+    return dict(example() if callable(example) else example)
 
 
 def check_encoder(entry: Entry, kinds: tuple[str, ...] | None = None) -> None:
-    """Forward and backward, shapes, padding invariance of ``pooled``, bf16 autocast, state_dict."""
+    """Forward and backward, shapes, padding invariance of ``pooled``, rows without any real
+    position, bf16 autocast, state_dict.
+
+    Inputs come from :func:`example_modality_input` for each of the encoder's ``input_kinds``
+    (features, tokens, waveform, image). For images, padding invariance means that the pixels of
+    a row whose mask is ``False`` change nothing at all (``seq``, ``mask`` and ``pooled``).
+    """
     kinds = kinds or getattr(entry.factory, "input_kinds", ("features",))
+    options = _example_options(entry)
     for kind in kinds:
         spec = _SPECS[kind]
+        lengths = _LENGTHS[kind]
         generator = torch.Generator().manual_seed(0)
         torch.manual_seed(0)
-        encoder = entry.build(entry.example, {"input_spec": spec}).eval()
+        encoder = entry.build(options, {"input_spec": spec}).eval()
         assert isinstance(encoder.dim, int), "encoders expose an integer `dim`"
-        inputs = example_modality_input(spec, [7, 4, 1], generator)
+        inputs = example_modality_input(spec, lengths, generator)
         out = encoder(*inputs)
+        batch = len(lengths)
         assert isinstance(out, Encoded), f"forward must return Encoded, got {type(out).__name__}"
-        assert out.pooled.shape == (3, encoder.dim), f"pooled shape {tuple(out.pooled.shape)}"
-        assert out.seq.shape[0] == 3 and out.seq.shape[-1] == encoder.dim, f"seq shape {tuple(out.seq.shape)}"
+        assert out.pooled.shape == (batch, encoder.dim), f"pooled shape {tuple(out.pooled.shape)}"
+        assert out.seq.shape[0] == batch and out.seq.shape[-1] == encoder.dim, f"seq shape {tuple(out.seq.shape)}"
         assert out.mask.dtype == torch.bool and out.mask.shape == out.seq.shape[:2], "mask is bool (B, T')"
         _finite(out.pooled, f"{entry.name}.pooled ({kind})")
 
         scrambled = encoder(*_scramble_padding(inputs, spec, generator))
         torch.testing.assert_close(scrambled.pooled, out.pooled, msg=f"{entry.name}: padding changed `pooled`")
+        if kind == "image":
+            assert torch.equal(scrambled.mask, out.mask), f"{entry.name}: a missing image's pixels changed `mask`"
+            torch.testing.assert_close(
+                scrambled.seq, out.seq, msg=f"{entry.name}: a missing image's pixels changed `seq`"
+            )
+
+        if kind != "image":  # the image batch already has a row without an image
+            empty = encoder(*example_modality_input(spec, [lengths[0], 0], generator))
+            _finite(empty.pooled, f"{entry.name}.pooled with a row without real positions ({kind})")
+            _finite(empty.seq.float(), f"{entry.name}.seq with a row without real positions ({kind})")
 
         encoder.train()
         out = encoder(*inputs)
@@ -104,7 +154,7 @@ def check_encoder(entry: Entry, kinds: tuple[str, ...] | None = None) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             _finite(encoder.eval()(*inputs).pooled.float(), f"{entry.name}.pooled under bf16 autocast")
 
-        clone = entry.build(entry.example, {"input_spec": spec}).eval()
+        clone = entry.build(options, {"input_spec": spec}).eval()
         clone.load_state_dict(encoder.state_dict())
         torch.testing.assert_close(clone(*inputs).pooled, encoder(*inputs).pooled)
 
@@ -211,7 +261,9 @@ def check_datamodule(entry: Entry) -> None:
     assert set(batch.inputs) <= set(specs), f"unexpected modalities {set(batch.inputs) - set(specs)}"
     for modality, (values, mask) in batch.inputs.items():
         if specs[modality].kind == "image":
-            assert values.dim() == 4 and mask.shape == (values.shape[0], 1), f"{modality}: images (B, C, H, W), mask (B, 1)"
+            assert values.dim() == 4 and mask.shape == (values.shape[0], 1), (
+                f"{modality}: images (B, C, H, W), mask (B, 1)"
+            )
         else:
             assert mask.shape == values.shape[:2], f"{modality}: mask must be (B, T)"
         assert mask.dtype == torch.bool, f"{modality}: mask must be bool"
@@ -224,6 +276,7 @@ def check_datamodule(entry: Entry) -> None:
 
 
 _CHECKS = {
+    "transform": check_transform,
     "encoder": check_encoder,
     "fusion": check_fusion,
     "head": check_head,

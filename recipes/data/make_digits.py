@@ -58,7 +58,9 @@ def draw(digit: int, variant: int, rng: random.Random, target: Path) -> None:
     canvas = Image.new("L", (size * 2, size * 2), 0)
     font = ImageFont.load_default(size=rng.randint(26, 40))
     ImageDraw.Draw(canvas).text((size, size), str(digit), fill=255, font=font, anchor="mm")
-    canvas = canvas.rotate(rng.uniform(-20, 20), resample=Image.BILINEAR, translate=(rng.randint(-4, 4), rng.randint(-4, 4)))
+    canvas = canvas.rotate(
+        rng.uniform(-20, 20), resample=Image.BILINEAR, translate=(rng.randint(-4, 4), rng.randint(-4, 4))
+    )
     canvas = canvas.resize((size, size), Image.BILINEAR)
     pixels = np.asarray(canvas, dtype=np.float32)
     noise = np.random.default_rng(digit * 100 + variant).normal(0, 8 + variant, pixels.shape)
@@ -82,7 +84,11 @@ def pairs(anchor: str, partner: str, rng: random.Random, *, classify: bool) -> d
                 row: dict[str, object] = {"id": f"{anchor}-{partner}-{digit}-{variant}-{pairing}"}
                 for modality, value in ((anchor, digit), (partner, other)):
                     # the partner's item comes from a variant of the same split
-                    chosen = variant if modality == anchor else rng.choice([v for v, s in enumerate(SPLIT_OF_VARIANT) if s == split])
+                    chosen = (
+                        variant
+                        if modality == anchor
+                        else rng.choice([v for v, s in enumerate(SPLIT_OF_VARIANT) if s == split])
+                    )
                     if modality == "audio":
                         row["audio"] = f"audio/{value}_{chosen:02d}.flac"
                     elif modality == "image":

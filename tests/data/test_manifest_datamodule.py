@@ -51,8 +51,15 @@ def corpus(tmp_path: Path) -> Path:
     for digit in range(6):
         shutil.copy(DIGITS / "audio" / f"{digit}_00.flac", tmp_path / "clips" / f"{digit}.flac")
         shutil.copy(DIGITS / "images" / f"{digit}_00.png", tmp_path / "img" / f"{digit}.png")
-        rows.append({"id": f"r{digit}", "audio": f"clips/{digit}.flac", "image": f"img/{digit}.png",
-                     "text": f"number {digit}", "label": "even" if digit % 2 == 0 else "odd"})
+        rows.append(
+            {
+                "id": f"r{digit}",
+                "audio": f"clips/{digit}.flac",
+                "image": f"img/{digit}.png",
+                "text": f"number {digit}",
+                "label": "even" if digit % 2 == 0 else "odd",
+            }
+        )
     write_jsonl(tmp_path / "train.jsonl", rows)
     return tmp_path
 
@@ -64,8 +71,11 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 
 def make(manifest: Path, **overrides) -> ManifestDataModule:
     options = dict(
-        modalities={"audio": {"type": "audio", "sample_rate": 8000}, "image": {"type": "image", "channels": 1},
-                    "text": {"type": "text"}},
+        modalities={
+            "audio": {"type": "audio", "sample_rate": 8000},
+            "image": {"type": "image", "channels": 1},
+            "text": {"type": "text"},
+        },
         targets={"label": {"classes": ["even", "odd"]}},
         train=str(manifest),
         val=str(manifest),
@@ -187,7 +197,9 @@ def test_empty_and_unusable_manifests(corpus):
     (corpus / "empty.jsonl").write_text("\n")
     with pytest.raises(DataError, match="has no rows"):
         make(corpus / "empty.jsonl").setup("fit")
-    bad = write_jsonl(corpus / "allbad.jsonl", [{"audio": "nope.flac", "image": "img/0.png", "text": "x", "label": "odd"}])
+    bad = write_jsonl(
+        corpus / "allbad.jsonl", [{"audio": "nope.flac", "image": "img/0.png", "text": "x", "label": "odd"}]
+    )
     with pytest.raises(DataError, match="has no usable rows"):
         make(bad, on_bad_sample="skip").setup("fit")
     (corpus / "broken.jsonl").write_text('{"audio": "clips/0.flac"}\n{oops\n')
@@ -202,8 +214,11 @@ def test_optional_modality_missing_rows_get_false_masks(corpus):
     rows[1].pop("image")
     rows[2]["audio"] = ""
     manifest = write_jsonl(corpus / "partial.jsonl", rows)
-    modalities = {"audio": {"type": "audio", "optional": True}, "image": {"type": "image", "optional": True},
-                  "text": {"type": "text"}}
+    modalities = {
+        "audio": {"type": "audio", "optional": True},
+        "image": {"type": "image", "optional": True},
+        "text": {"type": "text"},
+    }
     batch = first_batch(make(manifest, modalities=modalities), "val")
     assert batch.inputs["image"].mask[:, 0].tolist() == [True, False, True, True]
     assert not batch.inputs["audio"].mask[2].any() and batch.inputs["audio"].mask[0].any()
@@ -233,9 +248,15 @@ def test_cache_decodes_each_file_once(corpus, tmp_path, monkeypatch):
     again = [second.datasets["train"][i]["inputs"]["audio"] for i in range(6)]
     assert len(calls) == 6, "the second datamodule reads the cache"
     assert all(torch.equal(a, b) for a, b in zip(values, again))
-    other_rate = make(corpus / "train.jsonl", cache_dir=str(cache),
-                      modalities={"audio": {"type": "audio", "sample_rate": 4000}, "image": {"type": "image"},
-                                  "text": {"type": "text"}})
+    other_rate = make(
+        corpus / "train.jsonl",
+        cache_dir=str(cache),
+        modalities={
+            "audio": {"type": "audio", "sample_rate": 4000},
+            "image": {"type": "image"},
+            "text": {"type": "text"},
+        },
+    )
     other_rate.setup("fit")
     other_rate.datasets["train"][0]
     assert len(calls) == 7, "different decoder settings are a different cache entry"
@@ -243,8 +264,12 @@ def test_cache_decodes_each_file_once(corpus, tmp_path, monkeypatch):
 
 def test_random_transforms_are_seeded_per_example_and_epoch(corpus):
     def epochs(num_workers: int) -> list[torch.Tensor]:
-        datamodule = make(corpus / "train.jsonl", transforms={"text": [Utf8Bytes()], "audio": [RandomScale()]},
-                          num_workers=num_workers, seed=5)
+        datamodule = make(
+            corpus / "train.jsonl",
+            transforms={"text": [Utf8Bytes()], "audio": [RandomScale()]},
+            num_workers=num_workers,
+            seed=5,
+        )
         datamodule.setup("fit")
         loader = datamodule.train_dataloader()
         return [next(iter(loader)).inputs["audio"].values for _ in range(2)]
