@@ -127,7 +127,9 @@ def test_csv_manifest_gives_the_same_batch(corpus):
 
 
 def test_bad_rows_are_all_reported_with_manifest_line_and_field(corpus):
-    (corpus / "clips" / "truncated.wav").write_bytes((corpus / "clips" / "0.flac").read_bytes()[:30])
+    speech, rate = soundfile.read(corpus / "clips" / "0.flac")
+    soundfile.write(corpus / "clips" / "whole.wav", speech, rate)
+    (corpus / "clips" / "truncated.wav").write_bytes((corpus / "clips" / "whole.wav").read_bytes()[:20])
     soundfile.write(corpus / "clips" / "silent.wav", torch.zeros(0).numpy(), 16000)
     (corpus / "img" / "fake.png").write_text("this is not a png")
     good = {"audio": "clips/1.flac", "image": "img/1.png", "text": "one", "label": "odd"}
@@ -282,3 +284,20 @@ def test_random_transforms_are_seeded_per_example_and_epoch(corpus):
 def test_needs_at_least_one_manifest():
     with pytest.raises(ValueError, match="at least one manifest"):
         ManifestDataModule(modalities={"audio": {"type": "audio"}})
+
+
+def test_wav_cut_short_in_its_samples_decodes_what_is_there(corpus):
+    """A WAV whose data stops early (but whose header is whole) is read up to where it ends."""
+    speech, rate = soundfile.read(corpus / "clips" / "0.flac", dtype="float32")
+    soundfile.write(corpus / "clips" / "whole.wav", speech, rate, subtype="PCM_16")
+    data = (corpus / "clips" / "whole.wav").read_bytes()
+    (corpus / "clips" / "cut.wav").write_bytes(data[: 44 + 2 * 1000])  # header + 1000 samples
+    row = {"audio": "clips/cut.wav", "image": "img/0.png", "text": "zero", "label": "even"}
+    datamodule = make(
+        write_jsonl(corpus / "cut.jsonl", [row]),
+        modalities={"audio": {"type": "audio"}, "image": {"type": "image"}, "text": {"type": "text"}},
+    )
+    datamodule.setup("fit")
+    audio = datamodule.datasets["train"][0]["inputs"]["audio"]
+    assert audio.shape == (1000,)
+    torch.testing.assert_close(audio, torch.from_numpy(speech[:1000]), atol=1e-4, rtol=0)
