@@ -90,11 +90,14 @@ class Encoded(NamedTuple):
         seq: ``(B, T', D)`` features per position (``T'`` may differ from the input ``T``).
         mask: bool ``(B, T')``, ``True`` at real positions.
         pooled: ``(B, D)`` one vector per row, computed from real positions only.
+        layers: optional intermediate sequences, input to output, each ``(B, T', D)`` with the same
+            ``mask`` (for fusions that fuse at several depths).
     """
 
     seq: Tensor
     mask: Tensor
     pooled: Tensor
+    layers: tuple[Tensor, ...] | None = None
 
 
 class Fused(NamedTuple):
@@ -104,11 +107,17 @@ class Fused(NamedTuple):
         pooled: ``(B, D)`` the fused representation.
         seq: optional ``(B, T, D)`` fused sequence.
         mask: optional bool ``(B, T)`` for ``seq``.
+        parts: optional modality -> ``(B, D)`` per-modality representations in the fused space
+            (decision-level fusions: heads can score each modality alone from them).
+        weights: optional ``(B, M)`` weights the fusion gave each modality (sorted order), for
+            inspection.
     """
 
     pooled: Tensor
     seq: Tensor | None = None
     mask: Tensor | None = None
+    parts: dict[str, Tensor] | None = None
+    weights: Tensor | None = None
 
 
 class LossOutput(NamedTuple):
@@ -140,9 +149,14 @@ class Fusion(nn.Module):
 
     Subclasses set :attr:`dim` (the width of ``Fused.pooled``). They must work for two or more
     modalities, iterate modalities in sorted order, and ignore padded positions.
+
+    :attr:`handles_missing` says whether rows may lack a modality (an all-false mask): such a
+    fusion gives finite outputs that do not depend on the absent modality's values. Recipes that
+    let a modality be missing (``optional: true``) are refused at validation time for the others.
     """
 
     dim: int
+    handles_missing: bool = False
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:  # pragma: no cover - interface
         raise NotImplementedError

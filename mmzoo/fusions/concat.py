@@ -21,6 +21,8 @@ class ConcatFusion(Fusion):
     the zero vector, since encoders pool over real positions only; it must still be present in
     the batch.
 
+    Method: concatenation ("early" fusion of pooled features), the usual multimodal baseline.
+
     Args:
         dim: width of the fused vector.
         hidden_dim: width of the hidden layer; ``null`` means no hidden layer (a single projection).
@@ -31,6 +33,8 @@ class ConcatFusion(Fusion):
     Returns:
         :class:`Fused` with ``pooled (B, dim)``.
     """
+
+    handles_missing = True
 
     def __init__(
         self,

@@ -227,6 +227,16 @@ class _Checker:
         return dict(value)
 
 
+def _optional_modalities(datamodule: ComponentSpec, encoders: Mapping[str, ComponentSpec]) -> list[str]:
+    """Encoded modalities that the datamodule's ``modalities`` option marks ``optional: true``."""
+    declared = datamodule.options.get("modalities")
+    if not isinstance(declared, dict):
+        return []
+    return sorted(
+        name for name, field in declared.items() if isinstance(field, dict) and field.get("optional") and name in encoders
+    )
+
+
 def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
     """Check every section, component name and option of a loaded recipe.
 
@@ -275,6 +285,18 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
         heads = check.named_mapping(model.get("heads", {}), "head", "model.heads", "head")
         if "fusion" in model:
             fusion = check.component(model["fusion"], "fusion", "model.fusion")
+
+    if fusion is not None and datamodule is not None:
+        optional = _optional_modalities(datamodule, encoders)
+        fusion_entry = registry.get("fusion", fusion.name)
+        if optional and not getattr(fusion_entry.factory, "handles_missing", False):
+            able = [e.name for e in registry.entries("fusion") if getattr(e.factory, "handles_missing", False)]
+            check.problem(
+                "model.fusion.name",
+                f"fusion '{fusion.name}' cannot train with missing modalities, but data.modalities marks"
+                f" {', '.join(optional)} optional; use a fusion that handles them ({', '.join(able)})"
+                " or make every modality required",
+            )
 
     if "objectives" not in data:
         check.problem("objectives", "missing section: name at least one objective")

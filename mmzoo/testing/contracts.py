@@ -212,6 +212,39 @@ def check_fusion(entry: Entry, num_modalities: int = 2) -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         _finite(_run_fusion(fusion, encoded).pooled.float(), f"{entry.name}.pooled under bf16 autocast")
 
+    if getattr(fusion, "handles_missing", False):
+        _check_missing_modality(fusion, encoded, generator)
+
+
+def _without_row(item: Encoded, row: int, generator: torch.Generator) -> Encoded:
+    """``item`` with ``row`` turned into a missing modality: all-false mask, zero pooled, and
+    random values in ``seq`` (and ``layers``) that the fusion must not look at."""
+    mask = item.mask.clone()
+    mask[row] = False
+    noise = 100 * torch.randn(item.seq.shape[1:], generator=generator)
+    seq = item.seq.detach().clone()
+    seq[row] = noise
+    pooled = item.pooled.detach().clone()
+    pooled[row] = 0.0
+    layers = None
+    if item.layers is not None:
+        layers = tuple(layer.detach().clone().index_put_((torch.tensor([row]),), noise.unsqueeze(0)) for layer in item.layers)
+    return Encoded(seq=seq, mask=mask, pooled=pooled, layers=layers)
+
+
+def _check_missing_modality(fusion: Any, encoded: Mapping[str, Encoded], generator: torch.Generator) -> None:
+    """A row that lacks a modality gives finite output that ignores that modality's values."""
+    absent = sorted(encoded)[0]
+    first = {m: (_without_row(e, 0, generator) if m == absent else e) for m, e in encoded.items()}
+    second = {m: (_without_row(e, 0, generator) if m == absent else e) for m, e in encoded.items()}
+    out_first = _run_fusion(fusion, first).pooled.detach()
+    _finite(out_first, f"pooled with '{absent}' missing from a row")
+    torch.testing.assert_close(
+        _run_fusion(fusion, second).pooled.detach(),
+        out_first,
+        msg=f"the output of a row without '{absent}' depends on that modality's values",
+    )
+
 
 def check_head(entry: Entry) -> None:
     """Forward on a fused vector, gradients, and per-row prediction values."""

@@ -97,3 +97,29 @@ def test_scheduler_from_torch_with_options(tiny_recipe, registry):
     )
     recipe = load_recipe(tiny_recipe, [], registry)
     assert recipe.scheduler.options == {"step_size": 1, "interval": "epoch"}
+
+
+def test_fusions_that_cannot_handle_missing_modalities_are_refused(registry):
+    import types
+
+    import mmzoo
+    from mmzoo.fusions.concat import ConcatFusion
+    from mmzoo.plugins import load_registry
+
+    from ..conftest import RECIPES
+
+    class Strict(ConcatFusion):
+        """A fusion that needs every modality."""
+
+        handles_missing = False
+
+    plugin = types.SimpleNamespace(
+        mmzoo_register_fusions=mmzoo.hookimpl(lambda registrar: registrar.add("strict", Strict))
+    )
+    with_strict = load_registry(extra_plugins=[("strict-plugin", plugin)])
+    recipe = RECIPES / "digits" / "audio_image.yaml"
+    found = problems_of(recipe, with_strict, ["model.fusion.name=strict", "data.modalities.image.optional=true"])
+    assert "cannot train with missing modalities" in found["model.fusion.name"].message
+    assert "image" in found["model.fusion.name"].message and "concat" in found["model.fusion.name"].message
+    load_recipe(recipe, ["model.fusion.name=strict"], with_strict)  # all modalities required: fine
+    load_recipe(recipe, ["data.modalities.image.optional=true"], with_strict)  # concat handles it
