@@ -91,6 +91,12 @@ class MultimodalModule(pl.LightningModule):
         encoded = self.encode(batch)
         fused = self.fusion(encoded)
         outputs = {name: head(fused, encoded) for name, head in self.heads.items()}
+        if fused.parts:
+            # Decision-level fusions give one vector per modality: each head also scores every
+            # modality alone, as "<head>@<modality>", for unimodal metrics.
+            for modality, part in fused.parts.items():
+                alone = Fused(pooled=part)
+                outputs.update({f"{name}@{modality}": head(alone, encoded) for name, head in self.heads.items()})
         return outputs, fused, encoded
 
     # -- losses -----------------------------------------------------------------------------
@@ -168,7 +174,7 @@ class MultimodalModule(pl.LightningModule):
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
         """One dict per row: ``{"id": ..., "<head>": {<value>: ...}}`` with plain Python values."""
         outputs, _, _ = self(batch)
-        per_head = {name: self.heads[name].predict(output) for name, output in outputs.items()}
+        per_head = {name: self.heads[name.split("@")[0]].predict(output) for name, output in outputs.items()}
         rows: list[dict[str, Any]] = []
         for index, row_id in enumerate(batch.ids):
             row: dict[str, Any] = {"id": row_id}

@@ -12,3 +12,5 @@ __all__ = ["ConcatFusion"]
 @hookimpl
 def mmzoo_register_fusions(registrar: Registrar) -> None:
     registrar.add("concat", ConcatFusion, example={"dim": 16})
+    # -- vector fusions --
+    # -- attention fusions --
