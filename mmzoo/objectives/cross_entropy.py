@@ -30,6 +30,8 @@ class CrossEntropyObjective(Objective):
         class_weights: one weight per class, or ``null``.
         num_classes: number of classes for the metrics; by default the head's ``num_classes``.
         metrics: torchmetrics to report: ``accuracy`` (micro) and/or ``macro_f1``.
+        part_metrics: modalities to also score alone (``accuracy@audio``...); needs a fusion that
+            returns per-modality parts, such as ``late``.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class CrossEntropyObjective(Objective):
         class_weights: list[float] | None = None,
         num_classes: int | None = None,
         metrics: list[MetricName] = ["accuracy", "macro_f1"],  # noqa: B006 - read only
+        part_metrics: list[str] = [],  # noqa: B006 - read only
     ) -> None:
         super().__init__()
         if not 0.0 <= label_smoothing < 1.0:
@@ -57,6 +60,7 @@ class CrossEntropyObjective(Objective):
             "class_weights", None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
         )
         self.metric_names = list(metrics)
+        self.part_metrics = list(part_metrics)
 
     def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor:
         logits = outputs[self.head]
@@ -77,10 +81,20 @@ class CrossEntropyObjective(Objective):
             "accuracy": lambda: MulticlassAccuracy(self.num_classes, average="micro", ignore_index=-100),
             "macro_f1": lambda: MulticlassF1Score(self.num_classes, average="macro", ignore_index=-100),
         }
-        return {name: factories[name]() for name in self.metric_names}
+        made = {name: factories[name]() for name in self.metric_names}
+        made.update({f"{name}@{part}": factories[name]() for part in self.part_metrics for name in self.metric_names})
+        return made
 
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
-        metrics.update(outputs[self.head].detach(), batch.targets[self.target])
+        target = batch.targets[self.target]
+        for name, metric in metrics.items(keep_base=True):
+            key = self.head if "@" not in name else f"{self.head}@{name.split('@', 1)[1]}"
+            if key not in outputs:
+                raise KeyError(
+                    f"cross_entropy part_metrics: no output '{key}'; the fusion must return per-modality"
+                    " parts (e.g. fusion 'late') for the modalities listed"
+                )
+            metric.update(outputs[key].detach(), target)
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         classes = self.num_classes or 3
