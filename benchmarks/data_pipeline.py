@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 import soundfile
 import torch
 import torchaudio
+from _machine import describe_cpu  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 from mmzoo.data import ManifestDataModule
 from mmzoo.plugins import load_registry
@@ -88,20 +87,11 @@ def main() -> None:
             rate = clips_per_second(manifest, workers, cache_dir)
             rows.append((label, rate))
             print(f"{label}: {rate:.0f} clips/s", flush=True)
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.machine(),
-    )
     lines = [
         "# Benchmark: data pipeline",
         "",
         "Made by `benchmarks/data_pipeline.py` (re-run it to refresh this page).",
-        f"Machine: {cpu}, {os.cpu_count()} cores, torch {torch.__version__}, torchaudio {torchaudio.__version__}, "
-        f"one torch thread per process. Date: {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {describe_cpu()}, torchaudio {torchaudio.__version__}. Date: {time.strftime('%Y-%m-%d')}.",
         "",
         f"{args.clips} one-second speech clips, 22.05 kHz FLAC, decoded with soundfile, resampled to 16 kHz and turned",
         "into 80-band log-mel features (`log_mel` transform), batch size 32, second pass over the data.",

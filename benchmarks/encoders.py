@@ -13,13 +13,12 @@ features ``(8, 200, 80)`` (2 s of log-mel), tokens ``(8, 64)``, waveform ``(8, 1
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from _machine import describe_cpu  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 from mmzoo.contracts import ModalitySpec
 from mmzoo.plugins import load_registry
@@ -59,7 +58,9 @@ def median_ms(step, repeats: int) -> float:
     return statistics.median(times)
 
 
-def time_encoder(encoder: torch.nn.Module, values: torch.Tensor, mask: torch.Tensor, repeats: int) -> tuple[float, float]:
+def time_encoder(
+    encoder: torch.nn.Module, values: torch.Tensor, mask: torch.Tensor, repeats: int
+) -> tuple[float, float]:
     """Median milliseconds of a forward pass (no grad) and of a forward + backward pass."""
 
     def forward() -> None:
@@ -93,20 +94,11 @@ def main() -> None:
             fwd, fwd_bwd = time_encoder(encoder, values, mask, args.repeats)
             rows.append((entry.name, kind, params, fwd, fwd_bwd))
             print(f"{entry.name} ({kind}): {rows[-1][3]:.1f} / {rows[-1][4]:.1f} ms", flush=True)
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.machine(),
-    )
     lines = [
         "# Benchmark: encoders",
         "",
         "Made by `benchmarks/encoders.py` (re-run it to refresh this page).",
-        f"Machine: {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, "
-        f"fp32, no GPU. Date: {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {describe_cpu()}, fp32, no GPU. Date: {time.strftime('%Y-%m-%d')}.",
         "",
         "Each encoder with its registered `example` options (small configurations), batch 8 with 25 % padding:",
         "features (8, 200, 80), tokens (8, 64), waveform (8, 16000), images (8, 3, 32, 32). Median of",

@@ -14,8 +14,6 @@ peak allocated memory is reported too.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -101,17 +99,7 @@ def main() -> None:
     if device.type == "cuda":
         where = f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
     else:
-        cpu = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            platform.machine(),
-        )
-        where = (
-            f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}, fp32"
-        )
+        where = f"{describe_cpu()}, fp32"
     peak_header = " peak CUDA memory (MiB) |" if device.type == "cuda" else ""
     lines = [
         "# Benchmark: fusions",

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -22,6 +20,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _machine import describe_cpu  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 MMZOO = [sys.executable, "-m", "mmzoo"]
@@ -34,20 +34,6 @@ def timed(args: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProces
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{result.stderr[-2000:]}")
     return elapsed, result
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import torch
-
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, torch {torch.__version__}, no GPU used"
 
 
 def main() -> None:
@@ -90,7 +76,7 @@ def main() -> None:
         "# Benchmark: start-up and quickstart",
         "",
         "Made by `benchmarks/quickstart.py` (re-run it to refresh this page).",
-        f"Machine: {machine()}. Date: {time.strftime('%Y-%m-%d')}.",
+        f"Machine: {describe_cpu()}, no GPU used. Date: {time.strftime('%Y-%m-%d')}.",
         "",
         "## Command start-up",
         "",
