@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import torch
+from _machine import describe_cpu  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 
 from mmzoo.contracts import Encoded
 from mmzoo.ops.masking import masked_mean
