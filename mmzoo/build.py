@@ -15,10 +15,11 @@ import torch
 
 from mmzoo.contracts import Encoder, Fusion
 from mmzoo.data.base import MultimodalDataModule
+from mmzoo.encoders.adapter import apply_encoder_settings
 from mmzoo.errors import BuildError
 from mmzoo.module import MultimodalModule
 from mmzoo.optim import SCHEDULER_RESERVED, resolve_optimizer, resolve_scheduler
-from mmzoo.recipe.schema import ComponentSpec, Recipe
+from mmzoo.recipe.schema import ComponentSpec, EncoderSettings, LoraSettings, Recipe
 from mmzoo.registry import Registry
 
 __all__ = ["build_component", "build_datamodule", "build_module", "build_trainer", "TRAINER_DEFAULTS"]
@@ -95,6 +96,24 @@ def _make_scheduler(spec: ComponentSpec, optimizer: torch.optim.Optimizer, total
     return config
 
 
+def _build_encoder(registry: Registry, spec: ComponentSpec, input_spec: Any) -> Any:
+    """One encoder with the common options of its recipe entry applied (freeze, LoRA...)."""
+    encoder = build_component(registry, spec, {"input_spec": input_spec})
+    settings = dict(spec.extras)
+    if isinstance(settings.get("lora"), dict):
+        settings["lora"] = LoraSettings(**settings["lora"])
+    try:
+        encoder = apply_encoder_settings(encoder, EncoderSettings(**settings))
+    except (ValueError, TypeError) as exc:
+        raise BuildError(f"{spec.key}: {exc}", hint="see docs/encoders.md for the common encoder options") from exc
+    if not isinstance(getattr(encoder, "dim", None), int):
+        raise BuildError(
+            f"{spec.key}: encoder '{spec.name}' has no integer `dim`",
+            hint=f"encoders must follow {Encoder.__module__}.Encoder",
+        )
+    return encoder
+
+
 def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataModule) -> MultimodalModule:
     """Encoders per modality, fusion, heads and objectives, assembled into a LightningModule.
 
@@ -109,25 +128,7 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
             f" provides {sorted(specs)}",
             hint="name each encoder after a modality the datamodule provides",
         )
-    from mmzoo.encoders.adapter import apply_encoder_settings
-    from mmzoo.recipe.schema import EncoderSettings, LoraSettings
-
-    encoders = {}
-    for modality, spec in recipe.encoders.items():
-        encoder = build_component(registry, spec, {"input_spec": specs[modality]})
-        settings = dict(spec.extras)
-        if isinstance(settings.get("lora"), dict):
-            settings["lora"] = LoraSettings(**settings["lora"])
-        try:
-            encoders[modality] = apply_encoder_settings(encoder, EncoderSettings(**settings))
-        except (ValueError, TypeError) as exc:
-            raise BuildError(f"{spec.key}: {exc}", hint="see docs/encoders.md for the common encoder options") from exc
-    for modality, encoder in encoders.items():
-        if not isinstance(getattr(encoder, "dim", None), int):
-            raise BuildError(
-                f"model.encoders.{modality}: encoder '{recipe.encoders[modality].name}' has no integer `dim`",
-                hint=f"encoders must follow {Encoder.__module__}.Encoder",
-            )
+    encoders = {modality: _build_encoder(registry, spec, specs[modality]) for modality, spec in recipe.encoders.items()}
     input_dims = {modality: encoder.dim for modality, encoder in encoders.items()}
     fusion = build_component(registry, recipe.fusion, {"input_dims": input_dims})
     if not isinstance(getattr(fusion, "dim", None), int):
