@@ -146,3 +146,10 @@ def test_errors_raised_in_dataloader_workers_are_shown_without_the_worker_traceb
         "data/train.jsonl:3: field 'audio' (audio): cannot decode audio\n  hint: fix the row"
     )
     assert _without_worker_traceback("plain message") == "plain message"
+
+
+def test_common_encoder_option_the_encoder_cannot_honour(capsys, tiny_recipe, tmp_path):
+    assert main(["fit", str(tiny_recipe), "model.encoders.text.train_last=1"]) == EXIT_USER
+    err = capsys.readouterr().err
+    assert "model.encoders.text: train_last: BagEncoder does not list its blocks" in err
+    assert not (tmp_path / "runs").exists()

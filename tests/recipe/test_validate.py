@@ -69,6 +69,12 @@ def test_override_problems_join_recipe_problems(tiny_recipe, registry):
         ("checkpoint.mode=up", "checkpoint.mode", "expected 'min' | 'max'"),
         ("model.heads={}", "model.heads", "needs at least one head"),
         ("objectives.label=null", "objectives", "needs at least one objective"),
+        ("model.encoders.audio.freeze=3", "model.encoders.audio.freeze", "expected bool"),
+        ("model.encoders.audio.lora={r: x}", "model.encoders.audio.lora", "'r': expected int"),
+        ("model.encoders.audio.project_dim=wide", "model.encoders.audio.project_dim", "expected int | null"),
+        ("transforms={audio: 3}", "transforms.audio", "must be a list of transforms"),
+        ("transforms={audio: [{name: log_mell}]}", "transforms.audio.0.name", "did you mean 'log_mel'"),
+        ("transforms={audio: [{name: gain, train_only: maybe}]}", "transforms.audio.0.train_only", "expected bool"),
     ],
 )
 def test_validation_error_paths(tiny_recipe, registry, override, key, fragment):
