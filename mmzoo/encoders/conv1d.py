@@ -29,7 +29,9 @@ class Conv1dEncoder(Encoder):
     Inputs:
         values: ``(B, T, F)`` features or ``(B, T)`` token ids; mask: bool ``(B, T)``.
     Returns:
-        :class:`Encoded` with ``seq (B, T, dim)``, ``mask (B, T)``, ``pooled (B, dim)``.
+        :class:`Encoded` with ``seq (B, T, dim)``, ``mask (B, T)``, ``pooled (B, dim)``, and
+        ``layers``: every block's output ``(B, T, dim)`` (before the final norm, zero at padded
+        positions), input to output.
     """
 
     input_kinds = ("features", "tokens")
@@ -70,8 +72,10 @@ class Conv1dEncoder(Encoder):
         gate = mask.unsqueeze(-1).to(x.dtype)
         x = (x * gate).transpose(1, 2)  # (B, D, T)
         channel_gate = gate.transpose(1, 2)
+        hidden = []
         for block in self.convs:
             x = (x + block(x)) * channel_gate
+            hidden.append(x.transpose(1, 2))
         seq = self.norm(x.transpose(1, 2)) * gate
         pooled = masked_mean(seq, mask) if self.pool == "mean" else masked_max(seq, mask)
-        return Encoded(seq=seq, mask=mask, pooled=pooled)
+        return Encoded(seq=seq, mask=mask, pooled=pooled, layers=tuple(hidden))

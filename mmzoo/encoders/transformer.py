@@ -42,7 +42,8 @@ class TransformerEncoder(Encoder):
         values: ``(B, T, F)`` features or ``(B, T)`` token ids; mask: bool ``(B, T)``.
     Returns:
         :class:`Encoded` with ``seq (B, T', dim)`` (``T' = ceil(T / subsample)``), ``mask (B, T')``,
-        ``pooled (B, dim)``.
+        ``pooled (B, dim)``, and ``layers``: every block's output ``(B, T', dim)`` (before the final
+        norm, without the CLS token, zero at padded positions), input to output.
     """
 
     input_kinds = ("tokens", "features")
@@ -86,8 +87,10 @@ class TransformerEncoder(Encoder):
         if self.cls is not None:
             x = torch.cat([self.cls.to(x.dtype).expand(x.shape[0], -1, -1), x], dim=1)
             attend = torch.cat([mask.new_ones(mask.shape[0], 1), mask], dim=1)
+        hidden = []
         for block in self.layers:
             x = block(x, attend)
+            hidden.append(x)
         x = self.norm(x)
         has_any = mask.any(dim=1, keepdim=True).to(x.dtype)  # (B, 1)
         if self.cls is not None:
@@ -95,4 +98,7 @@ class TransformerEncoder(Encoder):
         seq = x * mask.unsqueeze(-1).to(x.dtype)
         if self.cls is None:
             pooled = masked_mean(seq, mask)
-        return Encoded(seq=seq, mask=mask, pooled=pooled)
+        gate = mask.unsqueeze(-1).to(x.dtype)
+        start = 0 if self.cls is None else 1
+        layers = tuple(h[:, start:] * gate for h in hidden)
+        return Encoded(seq=seq, mask=mask, pooled=pooled, layers=layers)

@@ -233,7 +233,9 @@ def _optional_modalities(datamodule: ComponentSpec, encoders: Mapping[str, Compo
     if not isinstance(declared, dict):
         return []
     return sorted(
-        name for name, field in declared.items() if isinstance(field, dict) and field.get("optional") and name in encoders
+        name
+        for name, field in declared.items()
+        if isinstance(field, dict) and field.get("optional") and name in encoders
     )
 
 

@@ -228,7 +228,9 @@ def _without_row(item: Encoded, row: int, generator: torch.Generator) -> Encoded
     pooled[row] = 0.0
     layers = None
     if item.layers is not None:
-        layers = tuple(layer.detach().clone().index_put_((torch.tensor([row]),), noise.unsqueeze(0)) for layer in item.layers)
+        layers = tuple(
+            layer.detach().clone().index_put_((torch.tensor([row]),), noise.unsqueeze(0)) for layer in item.layers
+        )
     return Encoded(seq=seq, mask=mask, pooled=pooled, layers=layers)
 
 
