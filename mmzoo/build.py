@@ -148,6 +148,7 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
                 f"objectives.{name}.target: datamodule '{recipe.datamodule.name}' has no target '{target}';"
                 f" its targets: {', '.join(datamodule.target_names) or 'none'}",
             )
+    weighting = build_component(registry, recipe.weighting, {"objectives": tuple(recipe.objectives)})
     scheduler = functools.partial(_make_scheduler, recipe.scheduler) if recipe.scheduler else None
     return MultimodalModule(
         encoders=encoders,
@@ -155,6 +156,7 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
         heads=heads,
         objectives=objectives,
         weights={name: spec.weight for name, spec in recipe.objectives.items()},
+        weighting=weighting,
         optimizer=_optimizer_factory(recipe.optimizer),
         scheduler=scheduler,
         recipe=recipe.data,

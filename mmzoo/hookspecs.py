@@ -76,6 +76,17 @@ def mmzoo_register_objectives(registrar: Registrar) -> None:
 
 
 @hookspec
+def mmzoo_register_weightings(registrar: Registrar) -> None:
+    """Register multi-task weighting rules: how the objectives' losses become one training loss.
+
+    Args:
+        registrar: call ``registrar.add(name, factory)``. The factory returns a
+            :class:`~mmzoo.weightings.Weighting`; it may accept ``objectives`` (the objective names,
+            in recipe order), which mmzoo passes in.
+    """
+
+
+@hookspec
 def mmzoo_register_datamodules(registrar: Registrar) -> None:
     """Register datamodules: sources of batches in mmzoo's batch format.
 

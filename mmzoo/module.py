@@ -37,6 +37,7 @@ class MultimodalModule(pl.LightningModule):
         heads: head name -> head.
         objectives: objective name -> objective.
         weights: objective name -> loss weight.
+        weighting: combines the weighted losses into the training loss (default: their sum).
         optimizer: builds the optimizer from the parameters.
         scheduler: builds ``{"scheduler": ..., "interval": ...}`` from the optimizer and the total
             number of optimizer steps; ``None`` for a constant learning rate.
@@ -51,6 +52,7 @@ class MultimodalModule(pl.LightningModule):
         objectives: Mapping[str, nn.Module],
         weights: Mapping[str, float],
         optimizer: OptimizerFactory,
+        weighting: nn.Module | None = None,
         scheduler: SchedulerFactory | None = None,
         recipe: Mapping[str, Any] | None = None,
     ) -> None:
@@ -60,6 +62,11 @@ class MultimodalModule(pl.LightningModule):
         self.heads = nn.ModuleDict(dict(heads))
         self.objectives = nn.ModuleDict(dict(objectives))
         self.weights = dict(weights)
+        if weighting is None:
+            from mmzoo.weightings.fixed import FixedWeighting
+
+            weighting = FixedWeighting()
+        self.weighting = weighting
         self._optimizer_factory = optimizer
         self._scheduler_factory = scheduler
         self.metrics = nn.ModuleDict(
@@ -103,16 +110,18 @@ class MultimodalModule(pl.LightningModule):
 
     def compute_losses(self, outputs: Mapping[str, Any], batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
         """The weighted total loss and every value to log (per-objective losses and extras)."""
-        total: Tensor | None = None
+        weighted: dict[str, Tensor] = {}
         logs: dict[str, Tensor] = {}
         for name, objective in self.objectives.items():
             result = objective(outputs, batch)
             loss, extra = (result.loss, result.logs) if isinstance(result, LossOutput) else (result, {})
             logs[f"{name}/loss"] = loss.detach()
             logs.update({f"{name}/{key}": value.detach() for key, value in extra.items()})
-            weighted = self.weights.get(name, 1.0) * loss
-            total = weighted if total is None else total + weighted
-        assert total is not None, "a MultimodalModule needs at least one objective"
+            weighted[name] = self.weights.get(name, 1.0) * loss
+        if not weighted:
+            raise ValueError("a MultimodalModule needs at least one objective")
+        total, weighting_logs = self.weighting(weighted)
+        logs.update({key: value.detach() for key, value in weighting_logs.items()})
         return total, logs
 
     def _check_finite(self, total: Tensor, logs: Mapping[str, Tensor], batch: Batch) -> None:

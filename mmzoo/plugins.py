@@ -35,6 +35,7 @@ _HOOK_FOR_KIND = {
     "fusion": "mmzoo_register_fusions",
     "head": "mmzoo_register_heads",
     "objective": "mmzoo_register_objectives",
+    "weighting": "mmzoo_register_weightings",
     "datamodule": "mmzoo_register_datamodules",
     "transform": "mmzoo_register_transforms",
 }

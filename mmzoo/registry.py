@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: The kinds of component, in the order the CLI lists them.
-KINDS: tuple[str, ...] = ("encoder", "fusion", "head", "objective", "datamodule", "transform")
+KINDS: tuple[str, ...] = ("encoder", "fusion", "head", "objective", "weighting", "datamodule", "transform")
 
 #: Arguments mmzoo passes to a factory from the surrounding build (when the factory accepts them).
 #: They are not recipe options.
@@ -39,6 +39,7 @@ CONTEXT_ARGS: dict[str, tuple[str, ...]] = {
     "fusion": ("input_dims",),
     "head": ("in_dim", "encoder_dims"),
     "objective": ("heads",),
+    "weighting": ("objectives",),
     "datamodule": ("seed", "transforms"),
     "transform": (),
 }
@@ -49,6 +50,7 @@ RESERVED_KEYS: dict[str, tuple[str, ...]] = {
     "fusion": ("name",),
     "head": ("name",),
     "objective": ("name", "weight"),
+    "weighting": ("name",),
     "datamodule": ("name",),
     "transform": ("name", "train_only"),
 }

@@ -10,6 +10,7 @@ A recipe is YAML with these top-level sections (see ``docs/recipes.md``)::
       fusion: {name: ..., ...}
       heads: {HEAD: {name: ..., ...}, ...}
     objectives: {OBJECTIVE: {name: ..., weight: 1.0, ...}, ...}
+    weighting: {name: fixed}      # how the objectives' losses combine (fixed, uncertainty...)
     optimizer: {name: adamw, lr: 1e-3, ...}
     scheduler: {name: warmup_cosine, ...}   # or null
     trainer: {...}                # options of lightning.Trainer
@@ -43,6 +44,7 @@ SECTIONS: tuple[str, ...] = (
     "transforms",
     "model",
     "objectives",
+    "weighting",
     "optimizer",
     "scheduler",
     "trainer",
@@ -195,6 +197,7 @@ class Recipe:
     fusion: ComponentSpec
     heads: dict[str, ComponentSpec]
     objectives: dict[str, ComponentSpec]
+    weighting: ComponentSpec
     optimizer: ComponentSpec
     scheduler: ComponentSpec | None
     trainer: dict[str, Any]

@@ -312,6 +312,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
                     f"no head named '{head}' in model.heads{did_you_mean(head, list(heads))}; heads: {', '.join(heads)}",
                 )
 
+    weighting = check.component(data.get("weighting") or {"name": "fixed"}, "weighting", "weighting")
     optimizer = check.callable_spec(
         data.get("optimizer") or DEFAULT_OPTIMIZER, "optimizer", "optimizer", resolve_optimizer, ("params",)
     )
@@ -333,7 +334,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
 
     if check.problems:
         raise RecipeError(check.problems, source=str(loaded.source))
-    assert run and logger and checkpoint and datamodule and fusion and optimizer  # guaranteed by no problems
+    assert run and logger and checkpoint and datamodule and fusion and weighting and optimizer  # no problems
     return Recipe(
         source=loaded.source,
         data=data,
@@ -346,6 +347,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
         fusion=fusion,
         heads=heads,
         objectives=objectives,
+        weighting=weighting,
         optimizer=optimizer,
         scheduler=scheduler,
         trainer=trainer,

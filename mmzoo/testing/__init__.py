@@ -7,6 +7,7 @@ from mmzoo.testing.contracts import (
     check_fusion,
     check_head,
     check_objective,
+    check_weighting,
     example_encoded,
     example_modality_input,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "check_head",
     "check_objective",
     "check_datamodule",
+    "check_weighting",
     "check_transform",
     "example_encoded",
     "example_modality_input",

@@ -33,6 +33,7 @@ __all__ = [
     "check_head",
     "check_objective",
     "check_datamodule",
+    "check_weighting",
     "check_transform",
     "example_modality_input",
     "example_encoded",
@@ -286,6 +287,20 @@ def check_objective(entry: Entry) -> None:
             _finite(torch.as_tensor(value, dtype=torch.float32), f"metric {name}")
 
 
+def check_weighting(entry: Entry) -> None:
+    """A finite scalar total, gradients to every loss, and finite logged values."""
+    weighting = entry.build(entry.example_options(), {"objectives": ("first", "second")})
+    losses = {"first": torch.tensor(2.0, requires_grad=True), "second": torch.tensor(0.5, requires_grad=True)}
+    total, logs = weighting(losses)
+    assert total.dim() == 0, "the total loss is a scalar"
+    _finite(total, f"{entry.name} total")
+    total.backward()
+    for name, loss in losses.items():
+        assert loss.grad is not None and loss.grad != 0, f"no gradient reached the loss of '{name}'"
+    for key, value in logs.items():
+        _finite(value, f"logged {key}")
+
+
 def check_datamodule(entry: Entry) -> None:
     """Described modalities and targets match the batches it serves."""
     datamodule = entry.build(entry.example_options(), {"seed": 0})
@@ -316,6 +331,7 @@ _CHECKS = {
     "fusion": check_fusion,
     "head": check_head,
     "objective": check_objective,
+    "weighting": check_weighting,
     "datamodule": check_datamodule,
 }
 

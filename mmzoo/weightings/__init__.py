@@ -1,0 +1,17 @@
+"""Multi-task weighting rules, registered through the ``mmzoo-weightings`` entry point."""
+
+from __future__ import annotations
+
+from mmzoo.hookspecs import hookimpl
+from mmzoo.registry import Registrar
+from mmzoo.weightings.base import Weighting
+from mmzoo.weightings.fixed import FixedWeighting
+from mmzoo.weightings.uncertainty import UncertaintyWeighting
+
+__all__ = ["Weighting", "FixedWeighting", "UncertaintyWeighting"]
+
+
+@hookimpl
+def mmzoo_register_weightings(registrar: Registrar) -> None:
+    registrar.add("fixed", FixedWeighting)
+    registrar.add("uncertainty", UncertaintyWeighting)
