@@ -12,3 +12,6 @@ __all__ = ["ClassificationHead"]
 @hookimpl
 def mmzoo_register_heads(registrar: Registrar) -> None:
     registrar.add("classification", ClassificationHead, example={"num_classes": 3})
+    # -- supervised heads --
+    # -- contrastive heads --
+    # -- ctc heads --

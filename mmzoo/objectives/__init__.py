@@ -11,6 +11,7 @@ __all__ = ["CrossEntropyObjective"]
 
 @hookimpl
 def mmzoo_register_objectives(registrar: Registrar) -> None:
-    registrar.add(
-        "cross_entropy", CrossEntropyObjective, example={"head": "label", "target": "label", "num_classes": 3}
-    )
+    registrar.add("cross_entropy", CrossEntropyObjective, example={"head": "label", "target": "label", "num_classes": 3})
+    # -- supervised objectives --
+    # -- contrastive objectives --
+    # -- ctc objectives --
