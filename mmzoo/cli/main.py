@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from mmzoo import __version__
 from mmzoo.errors import MmzooError
+from mmzoo.registry import KINDS
 
 __all__ = ["main", "build_parser"]
 
@@ -72,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plugins.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     plugins.add_argument("name", nargs="?", help="component name, for 'show'")
-    plugins.add_argument("--kind", help="only this kind (encoder, fusion, head, objective, datamodule)")
+    plugins.add_argument("--kind", help=f"only this kind ({', '.join(KINDS)})")
 
     recipe = commands.add_parser(
         "recipe", help="check or show a recipe", description="Validate or print a recipe.", parents=[common]

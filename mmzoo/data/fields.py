@@ -7,7 +7,11 @@ from typing import Any, Literal
 
 import torch
 
-__all__ = ["ModalityField", "TargetField", "encode_target", "missing_target"]
+__all__ = ["DEFAULT_ALPHABET", "ModalityField", "TargetField", "encode_target", "encode_transcript", "missing_target"]
+
+#: The default ``transcript`` alphabet: lowercase a-z, space and apostrophe (ids 1..28; 0 is the
+#: CTC blank).
+DEFAULT_ALPHABET = "abcdefghijklmnopqrstuvwxyz '"
 
 
 @dataclass
@@ -38,26 +42,73 @@ class TargetField:
     """One target read from a manifest field.
 
     Args:
-        type: ``class`` (one label), ``multilabel`` (a list of labels) or ``regression`` (a number).
+        type: ``class`` (one label), ``multilabel`` (a list of labels), ``regression`` (a number)
+            or ``transcript`` (a text, encoded as character ids for CTC: ``1..V`` for the
+            characters of ``alphabet`` after lowercasing, ``0`` being the blank). Transcripts of
+            a batch are padded with ``-1`` into ``(B, L)``: lengths are ``(target >= 0).sum(-1)``.
         field: the manifest field; defaults to the target's name.
         classes: the label names (or values) in index order, for ``class`` and ``multilabel``.
         num_classes: instead of ``classes``: labels are integers in ``[0, num_classes)``.
+        alphabet: the characters of a ``transcript``, in id order (ids start at 1); ``null`` for
+            lowercase a-z, space and apostrophe.
+        drop_unknown: a ``transcript``'s characters outside ``alphabet`` are dropped; otherwise
+            they make the row a bad row.
     """
 
-    type: Literal["class", "multilabel", "regression"] = "class"
+    type: Literal["class", "multilabel", "regression", "transcript"] = "class"
     field: str | None = None
     classes: list[Any] | None = None
     num_classes: int | None = None
+    alphabet: str | None = None
+    drop_unknown: bool = False
 
     def validate(self, name: str) -> None:
+        if self.type == "transcript":
+            if self.classes is not None or self.num_classes is not None:
+                raise ValueError(f"target '{name}': a transcript takes `alphabet`, not `classes` or `num_classes`")
+            alphabet = self.characters
+            if not alphabet:
+                raise ValueError(f"target '{name}': `alphabet` is empty")
+            if len(set(alphabet)) != len(alphabet):
+                raise ValueError(f"target '{name}': `alphabet` has duplicate characters")
+            if alphabet != alphabet.lower():
+                raise ValueError(f"target '{name}': `alphabet` must be lowercase (transcripts are lowercased)")
+            return
         if self.type != "regression" and (self.classes is None) == (self.num_classes is None):
             raise ValueError(f"target '{name}': give exactly one of `classes` or `num_classes`")
         if self.classes is not None and len(set(map(str, self.classes))) != len(self.classes):
             raise ValueError(f"target '{name}': `classes` has duplicates")
 
     @property
+    def characters(self) -> str:
+        """The transcript alphabet (``alphabet`` or :data:`DEFAULT_ALPHABET`)."""
+        return DEFAULT_ALPHABET if self.alphabet is None else self.alphabet
+
+    @property
     def size(self) -> int:
+        if self.type == "transcript":
+            return len(self.characters)
         return len(self.classes) if self.classes is not None else int(self.num_classes or 0)
+
+
+def encode_transcript(text: Any, alphabet: str = DEFAULT_ALPHABET, *, drop_unknown: bool = False) -> torch.Tensor:
+    """Character ids ``1..V`` (``V = len(alphabet)``) of a text after lowercasing; ``0`` is the blank.
+
+    Raises:
+        ValueError: the text is not a string, is empty, has characters outside ``alphabet`` (unless
+            ``drop_unknown``), or has none left after dropping them.
+    """
+    if not isinstance(text, str):
+        raise ValueError(f"transcript {text!r} is not a string")
+    lookup = {char: index + 1 for index, char in enumerate(alphabet)}
+    lowered = text.lower()
+    unknown = sorted({char for char in lowered if char not in lookup})
+    if unknown and not drop_unknown:
+        raise ValueError(f"transcript {text!r} has characters outside the alphabet: {''.join(unknown)!r}")
+    ids = [lookup[char] for char in lowered if char in lookup]
+    if not ids:
+        raise ValueError(f"transcript {text!r} is empty")
+    return torch.tensor(ids, dtype=torch.long)
 
 
 def _class_index(target: TargetField, raw: Any) -> int:
@@ -75,13 +126,15 @@ def _class_index(target: TargetField, raw: Any) -> int:
 
 
 def encode_target(target: TargetField, raw: Any) -> Any:
-    """The tensor-ready value of a target: class index, multi-hot vector or float.
+    """The tensor-ready value of a target: class index, multi-hot vector, float or character ids.
 
     Raises:
         ValueError: a label outside the declared classes, or a value of the wrong type.
     """
     if target.type == "class":
         return _class_index(target, raw)
+    if target.type == "transcript":
+        return encode_transcript(raw, target.characters, drop_unknown=target.drop_unknown)
     if target.type == "multilabel":
         labels = raw if isinstance(raw, list) else [part for part in str(raw).split("|") if part]
         vector = torch.zeros(target.size)
@@ -101,6 +154,8 @@ def missing_target(target: TargetField) -> Any:
     """The value for an unlabelled row (prediction manifests): ignored by the objectives."""
     if target.type == "class":
         return -100
+    if target.type == "transcript":
+        return torch.zeros(0, dtype=torch.long)  # an empty transcript: length 0 after padding
     if target.type == "multilabel":
         return torch.full((target.size,), float("nan"))
     return float("nan")
