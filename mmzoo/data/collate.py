@@ -3,6 +3,9 @@
 Missing modalities: a row whose value is ``None`` for a modality gets an all-false mask for it
 (zero padding for sequences, a zero image for images). A modality is always present in
 ``Batch.inputs`` when the datamodule provides it, even if no row of the batch has it.
+
+Targets of the same shape are stacked. Variable-length 1-D targets (``transcript`` character ids)
+are padded with ``-1`` into ``(B, L)``: their lengths are ``(target >= 0).sum(-1)``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,10 @@ from torch import Tensor
 
 from mmzoo.contracts import Batch, ModalityInput, ModalitySpec
 
-__all__ = ["Row", "pad_sequences", "stack_images", "collate_rows"]
+__all__ = ["Row", "pad_sequences", "stack_images", "collate_targets", "collate_rows", "TARGET_PAD"]
+
+#: The padding value of variable-length (transcript) targets.
+TARGET_PAD = -1
 
 #: One example: ``{"id": str, "inputs": {modality: Tensor or None}, "targets": {name: number or Tensor}}``.
 Row = Mapping[str, Any]
@@ -80,6 +86,23 @@ def _template(spec: ModalitySpec | None) -> Tensor | None:
     return torch.zeros(0)
 
 
+def collate_targets(values: Sequence[Any]) -> Tensor:
+    """Stack one target over the rows; 1-D tensors of different lengths are padded with ``-1``.
+
+    Returns:
+        ``(B, ...)`` the stacked values, or ``(B, max(1, max L_i))`` padded with :data:`TARGET_PAD`
+        for variable-length 1-D targets (lengths: ``(target >= 0).sum(-1)``).
+    """
+    tensors = [torch.as_tensor(value) for value in values]
+    shapes = {tuple(t.shape) for t in tensors}
+    if len(shapes) > 1 and all(t.dim() == 1 for t in tensors):
+        padded, _ = pad_sequences(tensors, TARGET_PAD)
+        return padded
+    if len(shapes) == 1 and next(iter(shapes)) == (0,):
+        return torch.full((len(tensors), 1), TARGET_PAD, dtype=tensors[0].dtype)
+    return torch.stack(tensors)
+
+
 def collate_rows(rows: Sequence[Row], specs: Mapping[str, ModalitySpec] | None = None) -> Batch:
     """Collate rows into a batch.
 
@@ -98,7 +121,5 @@ def collate_rows(rows: Sequence[Row], specs: Mapping[str, ModalitySpec] | None =
         else:
             pad = spec.pad_id if spec is not None and spec.kind == "tokens" else 0
             inputs[modality] = ModalityInput(*pad_sequences(items, pad, template=_template(spec)))
-    targets = {
-        name: torch.stack([torch.as_tensor(row["targets"][name]) for row in rows]) for name in rows[0]["targets"]
-    }
+    targets = {name: collate_targets([row["targets"][name] for row in rows]) for name in rows[0]["targets"]}
     return Batch(inputs=inputs, targets=targets, ids=[str(row["id"]) for row in rows])

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from mmzoo.heads.classification import ClassificationHead
+from mmzoo.heads.ctc import CTCHead
+from mmzoo.heads.embedding import EmbeddingHead
+from mmzoo.heads.multilabel import MultiLabelHead
+from mmzoo.heads.regression import RegressionHead
 from mmzoo.hookspecs import hookimpl
 from mmzoo.registry import Registrar
 
-__all__ = ["ClassificationHead"]
+__all__ = ["CTCHead", "ClassificationHead", "EmbeddingHead", "MultiLabelHead", "RegressionHead"]
 
 
 @hookimpl
 def mmzoo_register_heads(registrar: Registrar) -> None:
     registrar.add("classification", ClassificationHead, example={"num_classes": 3})
     # -- supervised heads --
+    registrar.add("multilabel", MultiLabelHead, example={"num_classes": 4})
+    registrar.add("regression", RegressionHead, example={"outputs": 1})
     # -- contrastive heads --
+    registrar.add("embedding", EmbeddingHead, example={"dim": 16})
     # -- ctc heads --
+    registrar.add("ctc", CTCHead, example={"modality": "audio", "vocab_size": 5})

@@ -13,7 +13,7 @@ from mmzoo.contracts import Batch, Objective
 
 __all__ = ["CrossEntropyObjective"]
 
-MetricName = Literal["accuracy", "macro_f1"]
+MetricName = Literal["accuracy", "macro_f1", "auroc"]
 
 
 class CrossEntropyObjective(Objective):
@@ -29,7 +29,8 @@ class CrossEntropyObjective(Objective):
         label_smoothing: amount of label smoothing, in ``[0, 1)``.
         class_weights: one weight per class, or ``null``.
         num_classes: number of classes for the metrics; by default the head's ``num_classes``.
-        metrics: torchmetrics to report: ``accuracy`` (micro) and/or ``macro_f1``.
+        metrics: torchmetrics to report: ``accuracy`` (micro), ``macro_f1`` and/or ``auroc``
+            (macro, one-vs-rest).
         part_metrics: modalities to also score alone (``accuracy@audio``...); needs a fusion that
             returns per-modality parts, such as ``late``.
     """
@@ -73,13 +74,14 @@ class CrossEntropyObjective(Objective):
         )
 
     def make_metrics(self) -> dict[str, Any]:
-        from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+        from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
         if self.num_classes is None:
             return {}
         factories = {
             "accuracy": lambda: MulticlassAccuracy(self.num_classes, average="micro", ignore_index=-100),
             "macro_f1": lambda: MulticlassF1Score(self.num_classes, average="macro", ignore_index=-100),
+            "auroc": lambda: MulticlassAUROC(self.num_classes, average="macro", ignore_index=-100),
         }
         made = {name: factories[name]() for name in self.metric_names}
         made.update({f"{name}@{part}": factories[name]() for part in self.part_metrics for name in self.metric_names})
@@ -94,7 +96,7 @@ class CrossEntropyObjective(Objective):
                     f"cross_entropy part_metrics: no output '{key}'; the fusion must return per-modality"
                     " parts (e.g. fusion 'late') for the modalities listed"
                 )
-            metric.update(outputs[key].detach(), target)
+            metric.update(outputs[key].detach().float().softmax(dim=-1), target)  # probabilities: no guessing
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         classes = self.num_classes or 3

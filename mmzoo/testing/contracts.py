@@ -265,6 +265,17 @@ def check_head(entry: Entry) -> None:
         assert isinstance(value, Tensor) and value.shape[0] == 3, f"predict()['{name}'] must have one row per example"
 
 
+def _tensors(value: Any) -> list[Tensor]:
+    """Every tensor in a head output (a tensor, or mappings and sequences of them)."""
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, Mapping):
+        return [t for item in value.values() for t in _tensors(item)]
+    if isinstance(value, (list, tuple)):
+        return [t for item in value for t in _tensors(item)]
+    return []
+
+
 def check_objective(entry: Entry) -> None:
     """Finite loss, gradients to the outputs, and metrics that compute."""
     from torchmetrics import MetricCollection
@@ -277,7 +288,7 @@ def check_objective(entry: Entry) -> None:
     assert loss.dim() == 0, "the loss is a scalar"
     _finite(loss, f"{entry.name} loss")
     loss.backward()
-    leaves = [t for t in outputs.values() if isinstance(t, Tensor) and t.requires_grad]
+    leaves = [t for t in _tensors(outputs) if t.requires_grad]
     assert leaves and all(t.grad is not None for t in leaves), "gradients must reach the head outputs"
     made = objective.make_metrics()
     if made:

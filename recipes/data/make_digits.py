@@ -103,6 +103,20 @@ def pairs(anchor: str, partner: str, rng: random.Random, *, classify: bool) -> d
     return splits
 
 
+def write_asr_manifests() -> None:
+    """``asr/{train,val,test}.jsonl``: one row per spoken digit, ``{"audio", "text"}`` (its word),
+    split by voice like the other manifests (train voices 00-07, val 08-09, test 10-11)."""
+    folder = OUT / "asr"
+    folder.mkdir(exist_ok=True)
+    splits: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for variant, split in enumerate(SPLIT_OF_VARIANT):
+        for digit, word in enumerate(WORDS):
+            row = {"id": f"asr-{digit}-{variant}", "audio": f"../audio/{digit}_{variant:02d}.flac", "text": word}
+            splits[split].append(json.dumps(row))
+    for split, lines in splits.items():
+        (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+
+
 def main() -> None:
     if OUT.exists():
         shutil.rmtree(OUT)
@@ -123,6 +137,7 @@ def main() -> None:
                 # media paths are relative to the manifest's folder
                 lines.append(json.dumps({k: f"../{v}" if k in ("audio", "image") else v for k, v in row.items()}))
             (folder / f"{split}.jsonl").write_text("\n".join(lines) + "\n")
+    write_asr_manifests()
     total = sum(f.stat().st_size for f in OUT.rglob("*") if f.is_file())
     print(f"wrote {OUT} ({total / 1e6:.2f} MB)")
 
