@@ -137,7 +137,7 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
             hint=f"fusions must follow {Fusion.__module__}.Fusion",
         )
     heads = {
-        name: build_component(registry, spec, {"in_dim": fusion.dim, "encoder_dims": input_dims})
+        name: build_component(registry, spec, {"in_dim": fusion.dim, "encoder_dims": input_dims, "input_specs": specs})
         for name, spec in recipe.heads.items()
     }
     objectives = {name: build_component(registry, spec, {"heads": heads}) for name, spec in recipe.objectives.items()}

@@ -59,8 +59,9 @@ def mmzoo_register_heads(registrar: Registrar) -> None:
 
     Args:
         registrar: call ``registrar.add(name, factory)``. The factory returns a
-            :class:`~mmzoo.contracts.Head`; it may accept ``in_dim`` (fused width) and
-            ``encoder_dims`` (modality -> encoder width), which mmzoo passes in.
+            :class:`~mmzoo.contracts.Head`; it may accept ``in_dim`` (fused width),
+            ``encoder_dims`` (modality -> encoder width) and ``input_specs`` (modality ->
+            :class:`~mmzoo.contracts.ModalitySpec` of the encoder inputs), which mmzoo passes in.
     """
 
 

@@ -37,7 +37,7 @@ KINDS: tuple[str, ...] = ("encoder", "fusion", "head", "objective", "weighting",
 CONTEXT_ARGS: dict[str, tuple[str, ...]] = {
     "encoder": ("input_spec",),
     "fusion": ("input_dims",),
-    "head": ("in_dim", "encoder_dims"),
+    "head": ("in_dim", "encoder_dims", "input_specs"),
     "objective": ("heads",),
     "weighting": ("objectives",),
     "datamodule": ("seed", "transforms"),

@@ -252,7 +252,10 @@ def _check_missing_modality(fusion: Any, encoded: Mapping[str, Encoded], generat
 def check_head(entry: Entry) -> None:
     """Forward on a fused vector, gradients, and per-row prediction values."""
     torch.manual_seed(0)
-    head = entry.build(entry.example, {"in_dim": 8, "encoder_dims": {"audio": 8, "text": 6}})
+    specs = {"audio": _SPECS["features"], "text": _SPECS["tokens"]}
+    head = entry.build(
+        entry.example_options(), {"in_dim": 8, "encoder_dims": {"audio": 8, "text": 6}, "input_specs": specs}
+    )
     generator = torch.Generator().manual_seed(0)
     encoded = example_encoded({"audio": 8, "text": 6}, [5, 2, 3], generator)
     pooled = torch.randn(3, 8, requires_grad=True)
