@@ -140,7 +140,10 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
         name: build_component(registry, spec, {"in_dim": fusion.dim, "encoder_dims": input_dims, "input_specs": specs})
         for name, spec in recipe.heads.items()
     }
-    objectives = {name: build_component(registry, spec, {"heads": heads}) for name, spec in recipe.objectives.items()}
+    objectives = {
+        name: build_component(registry, spec, {"heads": heads, "input_specs": specs})
+        for name, spec in recipe.objectives.items()
+    }
     for name, spec in recipe.objectives.items():
         target = spec.options.get("target")
         if isinstance(target, str) and target not in datamodule.target_names:

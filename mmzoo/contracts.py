@@ -194,6 +194,15 @@ class Objective(nn.Module):
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         """Update a ``MetricCollection`` made from :meth:`make_metrics` with one batch."""
 
+    def extra_forward(self, batch: Batch, model: Any) -> Any:
+        """Run extra passes of ``model`` that this objective needs (default: none).
+
+        Objectives that score modified inputs (masked tokens, mismatched pairs) build them here and
+        call ``model(modified_batch)``, so that the main pass and the other objectives see the batch
+        unchanged. The result reaches :meth:`forward` as ``outputs["_extra"]``.
+        """
+        return None
+
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         """Random ``(outputs, batch)`` this objective accepts, for contract tests.
 

@@ -72,7 +72,7 @@ def mmzoo_register_objectives(registrar: Registrar) -> None:
     Args:
         registrar: call ``registrar.add(name, factory)``. The factory returns an
             :class:`~mmzoo.contracts.Objective`; it may accept ``heads`` (head name -> built
-            head module), which mmzoo passes in.
+            head module) and ``input_specs`` (modality -> ModalitySpec), which mmzoo passes in.
     """
 
 

@@ -108,12 +108,24 @@ class MultimodalModule(pl.LightningModule):
 
     # -- losses -----------------------------------------------------------------------------
 
-    def compute_losses(self, outputs: Mapping[str, Any], batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
-        """The weighted total loss and every value to log (per-objective losses and extras)."""
+    def objective_outputs(self, outputs: Mapping[str, Any], batch: Batch) -> dict[str, Mapping[str, Any]]:
+        """What each objective sees: the head outputs, plus ``"_extra"`` from its extra passes."""
+        seen: dict[str, Mapping[str, Any]] = {}
+        for name, objective in self.objectives.items():
+            extra = objective.extra_forward(batch, self)
+            seen[name] = outputs if extra is None else {**outputs, "_extra": extra}
+        return seen
+
+    def compute_losses(self, seen: Mapping[str, Mapping[str, Any]], batch: Batch) -> tuple[Tensor, dict[str, Tensor]]:
+        """The weighted total loss and every value to log (per-objective losses and extras).
+
+        Args:
+            seen: objective name -> its outputs (see :meth:`objective_outputs`).
+        """
         weighted: dict[str, Tensor] = {}
         logs: dict[str, Tensor] = {}
         for name, objective in self.objectives.items():
-            result = objective(outputs, batch)
+            result = objective(seen[name], batch)
             loss, extra = (result.loss, result.logs) if isinstance(result, LossOutput) else (result, {})
             logs[f"{name}/loss"] = loss.detach()
             logs.update({f"{name}/{key}": value.detach() for key, value in extra.items()})
@@ -142,7 +154,8 @@ class MultimodalModule(pl.LightningModule):
 
     def _shared_step(self, batch: Batch, stage: str) -> Tensor:
         outputs, _, _ = self(batch)
-        total, logs = self.compute_losses(outputs, batch)
+        seen = self.objective_outputs(outputs, batch)
+        total, logs = self.compute_losses(seen, batch)
         if stage == "train":
             self._check_finite(total, logs, batch)
         size = len(batch.ids)
@@ -167,7 +180,7 @@ class MultimodalModule(pl.LightningModule):
         if stage in _METRIC_STAGES:
             collections = self.metrics[stage]
             for name, collection in collections.items():
-                self.objectives[name].update_metrics(collection, outputs, batch)
+                self.objectives[name].update_metrics(collection, seen[name], batch)
                 self.log_dict(collection, on_step=False, on_epoch=True, batch_size=size)
         return total
 

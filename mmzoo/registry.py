@@ -38,7 +38,7 @@ CONTEXT_ARGS: dict[str, tuple[str, ...]] = {
     "encoder": ("input_spec",),
     "fusion": ("input_dims",),
     "head": ("in_dim", "encoder_dims", "input_specs"),
-    "objective": ("heads",),
+    "objective": ("heads", "input_specs"),
     "weighting": ("objectives",),
     "datamodule": ("seed", "transforms"),
     "transform": (),

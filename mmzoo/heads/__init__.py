@@ -6,11 +6,21 @@ from mmzoo.heads.classification import ClassificationHead
 from mmzoo.heads.ctc import CTCHead
 from mmzoo.heads.embedding import EmbeddingHead
 from mmzoo.heads.multilabel import MultiLabelHead
+from mmzoo.heads.mvae import MVAEHead
 from mmzoo.heads.regression import RegressionHead
+from mmzoo.heads.token_logits import TokenLogitsHead
 from mmzoo.hookspecs import hookimpl
 from mmzoo.registry import Registrar
 
-__all__ = ["CTCHead", "ClassificationHead", "EmbeddingHead", "MultiLabelHead", "RegressionHead"]
+__all__ = [
+    "CTCHead",
+    "ClassificationHead",
+    "EmbeddingHead",
+    "MultiLabelHead",
+    "MVAEHead",
+    "RegressionHead",
+    "TokenLogitsHead",
+]
 
 
 @hookimpl
@@ -23,3 +33,7 @@ def mmzoo_register_heads(registrar: Registrar) -> None:
     registrar.add("embedding", EmbeddingHead, example={"dim": 16})
     # -- ctc heads --
     registrar.add("ctc", CTCHead, example={"modality": "audio", "vocab_size": 5})
+    # -- masked modelling --
+    registrar.add("token_logits", TokenLogitsHead, example={"modality": "text"})
+    # -- generative heads --
+    registrar.add("mvae", MVAEHead, example={"latent_dim": 4, "hidden_dim": 16})

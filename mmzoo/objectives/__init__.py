@@ -7,6 +7,9 @@ from mmzoo.objectives.bce import BCEObjective
 from mmzoo.objectives.contrastive import ClipObjective, SigLipObjective
 from mmzoo.objectives.cross_entropy import CrossEntropyObjective
 from mmzoo.objectives.ctc import CTCObjective
+from mmzoo.objectives.itm import MatchingObjective
+from mmzoo.objectives.mlm import MaskedLanguageModeling
+from mmzoo.objectives.mvae import MVAEObjective
 from mmzoo.objectives.regression import RegressionObjective
 from mmzoo.registry import Registrar
 
@@ -15,6 +18,9 @@ __all__ = [
     "CTCObjective",
     "ClipObjective",
     "CrossEntropyObjective",
+    "MVAEObjective",
+    "MaskedLanguageModeling",
+    "MatchingObjective",
     "RegressionObjective",
     "SigLipObjective",
 ]
@@ -33,3 +39,8 @@ def mmzoo_register_objectives(registrar: Registrar) -> None:
     registrar.add("siglip", SigLipObjective, example={"embeddings": ["audio", "text"]})
     # -- ctc objectives --
     registrar.add("ctc", CTCObjective, example={"head": "transcript", "target": "transcript"})
+    # -- masked modelling and matching --
+    registrar.add("mlm", MaskedLanguageModeling, example={"head": "tokens", "modality": "text"})
+    registrar.add("itm", MatchingObjective, example={"head": "match", "modality": "text", "negatives": "random"})
+    # -- generative objectives --
+    registrar.add("mvae", MVAEObjective, example={"head": "mvae", "kl_warmup_steps": 10})

@@ -250,7 +250,7 @@ def _check_missing_modality(fusion: Any, encoded: Mapping[str, Encoded], generat
 
 
 def check_head(entry: Entry) -> None:
-    """Forward on a fused vector, gradients, and per-row prediction values."""
+    """Forward on a fused vector (and encoded modalities), gradients, and per-row prediction values."""
     torch.manual_seed(0)
     specs = {"audio": _SPECS["features"], "text": _SPECS["tokens"]}
     head = entry.build(
@@ -263,7 +263,8 @@ def check_head(entry: Entry) -> None:
     tensors = output.values() if isinstance(output, Mapping) else [output]
     loss = sum(t.float().square().mean() for t in tensors if isinstance(t, Tensor))
     loss.backward()  # type: ignore[union-attr]
-    assert pooled.grad is not None and pooled.grad.abs().sum() > 0, "no gradient reached the fused input"
+    reached = [t for t in (pooled, *(e.seq for e in encoded.values())) if t.grad is not None and t.grad.abs().sum() > 0]
+    assert reached, "no gradient reached the fused vector or the encoded modalities"
     for name, value in head.predict(output).items():
         assert isinstance(value, Tensor) and value.shape[0] == 3, f"predict()['{name}'] must have one row per example"
 
