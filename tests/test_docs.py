@@ -45,7 +45,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_docs_links_resolve():
-    for page in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
+    for page in [REPO / "README.md", *(REPO / "docs").rglob("*.md")]:
         for target in re.findall(r"\]\(([^)#]+?)\)", page.read_text()):
             if target.startswith("http"):
                 continue
