@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -53,6 +54,9 @@ class TargetField:
             lowercase a-z, space and apostrophe.
         drop_unknown: a ``transcript``'s characters outside ``alphabet`` are dropped; otherwise
             they make the row a bad row.
+        tokenizer: encode a ``transcript`` as tokens instead of characters, with a tokenizer as the
+            ``tokenize`` transform names it (``byt5``, a ``tokenizers`` JSON file or a local
+            directory): ids ``1..V`` are the tokenizer's ids plus one, ``V`` its vocabulary size.
     """
 
     type: Literal["class", "multilabel", "regression", "transcript"] = "class"
@@ -61,11 +65,17 @@ class TargetField:
     num_classes: int | None = None
     alphabet: str | None = None
     drop_unknown: bool = False
+    tokenizer: str | None = None
 
     def validate(self, name: str) -> None:
         if self.type == "transcript":
             if self.classes is not None or self.num_classes is not None:
                 raise ValueError(f"target '{name}': a transcript takes `alphabet`, not `classes` or `num_classes`")
+            if self.tokenizer is not None:
+                if self.alphabet is not None:
+                    raise ValueError(f"target '{name}': give `alphabet` or `tokenizer`, not both")
+                transcript_tokenizer(self.tokenizer)  # loads it now: a bad name fails at start-up
+                return
             alphabet = self.characters
             if not alphabet:
                 raise ValueError(f"target '{name}': `alphabet` is empty")
@@ -87,8 +97,42 @@ class TargetField:
     @property
     def size(self) -> int:
         if self.type == "transcript":
+            if self.tokenizer is not None:
+                return transcript_tokenizer(self.tokenizer)[1]
             return len(self.characters)
         return len(self.classes) if self.classes is not None else int(self.num_classes or 0)
+
+
+@functools.lru_cache(maxsize=8)
+def transcript_tokenizer(name: str) -> tuple[Any, int]:
+    """A set-up ``tokenize`` transform for transcripts and its vocabulary size (cached per name;
+    only pre-built tokenizers)."""
+    from mmzoo.contracts import ModalitySpec
+    from mmzoo.data.transforms.text import Tokenize
+
+    tokenizer = Tokenize(tokenizer=name, max_length=None)
+    if tokenizer.needs_fit:
+        raise ValueError(f"transcript tokenizer '{name}' must be pre-built (byt5, a JSON file or a directory)")
+    spec = tokenizer.setup(ModalitySpec(kind="text"))
+    return tokenizer, int(spec.vocab_size or 0)
+
+
+def encode_transcript_tokens(text: Any, name: str) -> torch.Tensor:
+    """Token ids plus one (``0`` stays the CTC blank) of a transcript, without end-of-sequence ids.
+
+    Raises:
+        ValueError: the text is not a string or gives no tokens.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"transcript {text!r} is empty or not a string")
+    tokenizer, _ = transcript_tokenizer(name)
+    ids = tokenizer(text.strip(), torch.Generator()).tolist()
+    eos = tokenizer._eos_id()
+    while ids and eos is not None and ids[-1] == eos:
+        ids.pop()
+    if not ids:
+        raise ValueError(f"transcript {text!r} gives no tokens")
+    return torch.tensor(ids, dtype=torch.long) + 1
 
 
 def encode_transcript(text: Any, alphabet: str = DEFAULT_ALPHABET, *, drop_unknown: bool = False) -> torch.Tensor:
@@ -134,6 +178,8 @@ def encode_target(target: TargetField, raw: Any) -> Any:
     if target.type == "class":
         return _class_index(target, raw)
     if target.type == "transcript":
+        if target.tokenizer is not None:
+            return encode_transcript_tokens(raw, target.tokenizer)
         return encode_transcript(raw, target.characters, drop_unknown=target.drop_unknown)
     if target.type == "multilabel":
         labels = raw if isinstance(raw, list) else [part for part in str(raw).split("|") if part]

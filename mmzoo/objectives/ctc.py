@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmzoo.contracts import Batch, Objective
-from mmzoo.data.fields import DEFAULT_ALPHABET
+from mmzoo.data.fields import DEFAULT_ALPHABET, transcript_tokenizer
 from mmzoo.ops.ctc_decode import greedy_decode, ids_to_text, prefix_beam_search
 
 __all__ = ["CTCObjective"]
@@ -36,6 +36,8 @@ class CTCObjective(Objective):
         beam_size: prefixes kept by the ``beam`` decoder.
         alphabet: characters of ids ``1..V``, to turn ids into text for the metrics; ``null`` for
             the transcript default (lowercase a-z, space and apostrophe).
+        tokenizer: instead of ``alphabet``: the tokenizer of a token-vocabulary transcript (the
+            target's ``tokenizer``); ids ``1..V`` are its ids plus one.
         metrics: torchmetrics to report: ``cer`` (character error rate) and/or ``wer`` (word error
             rate), on decoded texts against the reference texts.
     """
@@ -49,6 +51,7 @@ class CTCObjective(Objective):
         decoder: Literal["greedy", "beam"] = "greedy",
         beam_size: int = 8,
         alphabet: str | None = None,
+        tokenizer: str | None = None,
         metrics: list[MetricName] = ["cer", "wer"],  # noqa: B006 - read only
     ) -> None:
         super().__init__()
@@ -59,13 +62,15 @@ class CTCObjective(Objective):
         self.zero_infinity = zero_infinity
         self.decoder = decoder
         self.beam_size = beam_size
+        if alphabet is not None and tokenizer is not None:
+            raise ValueError("give `alphabet` or `tokenizer`, not both")
         self.alphabet = DEFAULT_ALPHABET if alphabet is None else alphabet
+        self.tokenizer = tokenizer
+        size = transcript_tokenizer(tokenizer)[1] if tokenizer else len(self.alphabet)
         vocab = getattr((heads or {}).get(head), "vocab_size", None)
-        if vocab is not None and vocab != len(self.alphabet):
-            raise ValueError(
-                f"ctc objective: head '{head}' has vocab_size {vocab} but the alphabet has {len(self.alphabet)}"
-                " characters"
-            )
+        if vocab is not None and vocab != size:
+            what = f"tokenizer '{tokenizer}' has {size} tokens" if tokenizer else f"the alphabet has {size} characters"
+            raise ValueError(f"ctc objective: head '{head}' has vocab_size {vocab} but {what}")
         self.metric_names = list(metrics)
 
     def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor:
@@ -96,6 +101,9 @@ class CTCObjective(Objective):
     def texts(self, ids: Tensor | list[list[int]]) -> list[str]:
         """Texts of id rows (``-1`` padding and blanks skipped)."""
         rows = ids.tolist() if isinstance(ids, Tensor) else ids
+        if self.tokenizer:
+            tokenizer, _ = transcript_tokenizer(self.tokenizer)
+            return [tokenizer.decode([i - 1 for i in row if i > 0]) for row in rows]
         return [ids_to_text(row, self.alphabet) for row in rows]
 
     def make_metrics(self) -> dict[str, Any]:
@@ -116,7 +124,8 @@ class CTCObjective(Objective):
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         generator = torch.Generator().manual_seed(0)
-        frames, vocab = 12, len(self.alphabet)
+        frames = 12
+        vocab = transcript_tokenizer(self.tokenizer)[1] if self.tokenizer else len(self.alphabet)
         logits = torch.randn(batch_size, frames, vocab + 1, generator=generator)
         log_probs = logits.log_softmax(dim=-1).requires_grad_(True)
         input_lengths = torch.tensor([frames - (i % 3) for i in range(batch_size)])
