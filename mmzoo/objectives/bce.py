@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmzoo.contracts import Batch, Objective
+from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
 
 __all__ = ["BCEObjective"]
 
@@ -92,9 +93,7 @@ class BCEObjective(Objective):
             "auroc": lambda: MultilabelAUROC(labels, average="macro"),
             "accuracy": lambda: MultilabelAccuracy(labels, threshold=0.5, average="micro"),
         }
-        made = {name: factories[name]() for name in self.metric_names}
-        made.update({f"{name}@{part}": factories[name]() for part in self.part_metrics for name in self.metric_names})
-        return made
+        return metrics_with_parts(factories, self.metric_names, self.part_metrics)
 
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         target = batch.targets[self.target]
@@ -102,15 +101,9 @@ class BCEObjective(Objective):
         if not rows.any():
             return
         target = target[rows].long()
-        for name, metric in metrics.items(keep_base=True):
-            key = self.head if "@" not in name else f"{self.head}@{name.split('@', 1)[1]}"
-            if key not in outputs:
-                raise KeyError(
-                    f"bce part_metrics: no output '{key}'; the fusion must return per-modality"
-                    " parts (e.g. fusion 'late') for the modalities listed"
-                )
+        for metric, logits in metric_outputs(metrics, outputs, self.head, "bce"):
             # probabilities, so that torchmetrics never has to guess whether these are logits
-            metric.update(outputs[key].detach()[rows].float().sigmoid(), target)
+            metric.update(logits.detach()[rows].float().sigmoid(), target)
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         labels = self.num_classes or 3

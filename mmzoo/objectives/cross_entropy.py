@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmzoo.contracts import Batch, Objective
+from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
 
 __all__ = ["CrossEntropyObjective"]
 
@@ -83,20 +84,12 @@ class CrossEntropyObjective(Objective):
             "macro_f1": lambda: MulticlassF1Score(self.num_classes, average="macro", ignore_index=-100),
             "auroc": lambda: MulticlassAUROC(self.num_classes, average="macro", ignore_index=-100),
         }
-        made = {name: factories[name]() for name in self.metric_names}
-        made.update({f"{name}@{part}": factories[name]() for part in self.part_metrics for name in self.metric_names})
-        return made
+        return metrics_with_parts(factories, self.metric_names, self.part_metrics)
 
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         target = batch.targets[self.target]
-        for name, metric in metrics.items(keep_base=True):
-            key = self.head if "@" not in name else f"{self.head}@{name.split('@', 1)[1]}"
-            if key not in outputs:
-                raise KeyError(
-                    f"cross_entropy part_metrics: no output '{key}'; the fusion must return per-modality"
-                    " parts (e.g. fusion 'late') for the modalities listed"
-                )
-            metric.update(outputs[key].detach().float().softmax(dim=-1), target)  # probabilities: no guessing
+        for metric, logits in metric_outputs(metrics, outputs, self.head, "cross_entropy"):
+            metric.update(logits.detach().float().softmax(dim=-1), target)  # probabilities: no guessing
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         classes = self.num_classes or 3

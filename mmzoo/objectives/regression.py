@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from mmzoo.contracts import Batch, Objective
+from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
 
 __all__ = ["RegressionObjective"]
 
@@ -84,20 +85,12 @@ class RegressionObjective(Objective):
         from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
         factories = {"mae": MeanAbsoluteError, "rmse": lambda: MeanSquaredError(squared=False)}
-        made = {name: factories[name]() for name in self.metric_names}
-        made.update({f"{name}@{part}": factories[name]() for part in self.part_metrics for name in self.metric_names})
-        return made
+        return metrics_with_parts(factories, self.metric_names, self.part_metrics)
 
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         target = batch.targets[self.target]
-        for name, metric in metrics.items(keep_base=True):
-            key = self.head if "@" not in name else f"{self.head}@{name.split('@', 1)[1]}"
-            if key not in outputs:
-                raise KeyError(
-                    f"regression part_metrics: no output '{key}'; the fusion must return per-modality"
-                    " parts (e.g. fusion 'late') for the modalities listed"
-                )
-            pred, labelled = self._pairs(outputs[key].detach(), target)
+        for metric, output in metric_outputs(metrics, outputs, self.head, "regression"):
+            pred, labelled = self._pairs(output.detach(), target)
             if pred.numel():
                 metric.update(pred, labelled)
 
