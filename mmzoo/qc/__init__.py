@@ -1,0 +1,1 @@
+"""Speech quality inspection: synthetic corruptions of clean speech and their labels."""
