@@ -9,6 +9,7 @@ from torch import nn
 
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.fusions._blocks import check_modalities
+from mmzoo.ops.masking import present_modalities
 
 __all__ = ["AttentionPoolFusion"]
 
@@ -56,7 +57,7 @@ class AttentionPoolFusion(Fusion):
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
         check_modalities("attention", self.modalities, encoded)
-        present = torch.stack([encoded[m].mask.any(dim=1) for m in self.modalities], dim=1)  # (B, M)
+        present = present_modalities(encoded, self.modalities)  # (B, M)
         parts = {m: self.drop(self.proj[m](encoded[m].pooled)) for m in self.modalities}
         stacked = torch.stack([parts[m] for m in self.modalities], dim=1)  # (B, M, dim)
         scores = self.score(stacked).squeeze(-1).float()  # (B, M)

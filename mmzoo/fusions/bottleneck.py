@@ -11,7 +11,7 @@ from torch import Tensor, nn
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import TransformerBlock
 from mmzoo.fusions._blocks import check_modalities, mean_over_present, real_only
-from mmzoo.ops.masking import masked_mean
+from mmzoo.ops.masking import masked_mean, present_modalities
 
 __all__ = ["BottleneckFusion"]
 
@@ -111,7 +111,7 @@ class BottleneckFusion(Fusion):
         batch, tokens = xs[self.modalities[0]].shape[0], self.bottleneck.shape[1]
         z = self.bottleneck.to(xs[self.modalities[0]].dtype).expand(batch, -1, -1)
         z_mask = masks[self.modalities[0]].new_ones(batch, tokens)
-        present = torch.stack([encoded[m].mask.any(dim=1) for m in self.modalities], dim=1)  # (B, M)
+        present = present_modalities(encoded, self.modalities)  # (B, M)
         for layer in self.layers:
             updates = []
             for m in self.modalities:

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.ops.masking import present_modalities
 
 __all__ = ["GatedFusion"]
 
@@ -59,7 +60,7 @@ class GatedFusion(Fusion):
 
     def gates(self, encoded: Mapping[str, Encoded]) -> torch.Tensor:
         """The gates ``z``: ``(B, M, dim)`` (``(B, M, 1)`` without ``per_feature``), zero where absent."""
-        present = torch.stack([encoded[m].mask.any(dim=-1) for m in self.modalities], dim=1)  # (B, M)
+        present = present_modalities(encoded, self.modalities)  # (B, M)
         inputs = [torch.where(present[:, i, None], encoded[m].pooled, 0.0) for i, m in enumerate(self.modalities)]
         logits = self.gate(torch.cat(inputs, dim=-1)).view(present.shape[0], len(self.modalities), -1).float()
         logits = logits.masked_fill(~present.unsqueeze(-1), torch.finfo(logits.dtype).min)

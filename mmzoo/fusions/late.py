@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.ops.masking import present_modalities
 
 __all__ = ["LateFusion"]
 
@@ -100,7 +101,7 @@ class LateFusion(Fusion):
             raise KeyError(f"late fusion expects modalities {self.modalities}; missing {missing}")
         parts = {m: self.mlps[m](encoded[m].pooled) for m in self.modalities}
         stacked = torch.stack([parts[m] for m in self.modalities], dim=1)  # (B, M, dim)
-        present = torch.stack([encoded[m].mask.any(dim=-1) for m in self.modalities], dim=1)  # (B, M)
+        present = present_modalities(encoded, self.modalities)  # (B, M)
         raw = self.logits.softmax(dim=0) if self.logits is not None else self.fixed_weights
         raw = raw.float() * present.float()  # (B, M); a softmax renormalized over a subset is
         weights = raw / raw.sum(dim=1, keepdim=True).clamp_min(1e-12)  # the softmax over that subset

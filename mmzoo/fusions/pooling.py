@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.ops.masking import present_modalities
 
 __all__ = ["PoolingFusion", "SumFusion", "MeanFusion", "MaxFusion"]
 
@@ -55,7 +56,7 @@ class PoolingFusion(Fusion):
         missing = [m for m in self.modalities if m not in encoded]
         if missing:
             raise KeyError(f"{self.mode} fusion expects modalities {self.modalities}; missing {missing}")
-        present = torch.stack([encoded[m].mask.any(dim=-1) for m in self.modalities], dim=1)  # (B, M)
+        present = present_modalities(encoded, self.modalities)  # (B, M)
         projected = torch.stack([self.proj[m](encoded[m].pooled) for m in self.modalities], dim=1)  # (B, M, dim)
         keep = present.unsqueeze(-1)
         weights: Tensor | None = None
