@@ -10,7 +10,7 @@ from the whole batch is absent from :attr:`Batch.inputs`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -76,11 +76,14 @@ class Batch(NamedTuple):
         inputs: modality name -> :class:`ModalityInput`.
         targets: target name -> tensor with leading dimension ``B``.
         ids: one identifier per row.
+        meta: optional plain-Python facts per row (e.g. the source file, the raw transcript), one
+            dict per row or empty; predictions carry them through unchanged.
     """
 
     inputs: dict[str, ModalityInput]
     targets: dict[str, Tensor]
     ids: list[str]
+    meta: Sequence[Mapping[str, Any]] = ()
 
 
 class Encoded(NamedTuple):
@@ -165,8 +168,14 @@ class Fusion(nn.Module):
 class Head(nn.Module):
     """Base class of task heads: ``forward(fused, encoded) -> output`` (usually a tensor).
 
-    :meth:`predict` turns the output into per-row values for prediction files.
+    :meth:`predict` turns the output into per-row values for prediction files. A head whose
+    output is a mapping gives classification objectives its scores under ``"logits"`` (see
+    :func:`logits_of`). A head that sets :attr:`reads_inputs` is also given the batch's raw
+    inputs, ``forward(fused, encoded, inputs)``, for heads that score an input itself (such as
+    how well a transcript aligns with the audio).
     """
+
+    reads_inputs: bool = False
 
     def forward(self, fused: Fused, encoded: Mapping[str, Encoded]) -> Any:  # pragma: no cover
         raise NotImplementedError
@@ -174,6 +183,11 @@ class Head(nn.Module):
     def predict(self, output: Any) -> dict[str, Tensor]:
         """Per-row prediction values, each with leading dimension ``B`` (default: the raw output)."""
         return {"output": output}
+
+
+def logits_of(output: Any) -> Tensor:
+    """A head output's class scores: the output itself, or its ``"logits"`` when it is a mapping."""
+    return output["logits"] if isinstance(output, Mapping) else output
 
 
 class Objective(nn.Module):

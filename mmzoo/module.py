@@ -9,7 +9,7 @@ The module receives built components (only :mod:`mmzoo.build` reads recipes). Lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import lightning.pytorch as pl
@@ -93,17 +93,28 @@ class MultimodalModule(pl.LightningModule):
             raise KeyError(f"the batch lacks modalities {missing} that the model encodes")
         return {m: encoder(*batch.inputs[m]) for m, encoder in self.encoders.items()}
 
-    def forward(self, batch: Batch) -> tuple[dict[str, Any], Fused, dict[str, Encoded]]:
-        """Returns ``(outputs, fused, encoded)`` where ``outputs`` maps head name -> output."""
+    def forward(
+        self, batch: Batch, heads: Collection[str] | None = None
+    ) -> tuple[dict[str, Any], Fused, dict[str, Encoded]]:
+        """Returns ``(outputs, fused, encoded)`` where ``outputs`` maps head name -> output.
+
+        Args:
+            heads: run only these heads (extra passes that need one head's output); default all.
+        """
         encoded = self.encode(batch)
         fused = self.fusion(encoded)
-        outputs = {name: head(fused, encoded) for name, head in self.heads.items()}
+        chosen = {name: head for name, head in self.heads.items() if heads is None or name in heads}
+
+        def run(head: nn.Module, fused: Fused) -> Any:
+            return head(fused, encoded, batch.inputs) if getattr(head, "reads_inputs", False) else head(fused, encoded)
+
+        outputs = {name: run(head, fused) for name, head in chosen.items()}
         if fused.parts:
             # Decision-level fusions give one vector per modality: each head also scores every
             # modality alone, as "<head>@<modality>", for unimodal metrics.
             for modality, part in fused.parts.items():
                 alone = Fused(pooled=part)
-                outputs.update({f"{name}@{modality}": head(alone, encoded) for name, head in self.heads.items()})
+                outputs.update({f"{name}@{modality}": run(head, alone) for name, head in chosen.items()})
         return outputs, fused, encoded
 
     # -- losses -----------------------------------------------------------------------------
@@ -194,7 +205,10 @@ class MultimodalModule(pl.LightningModule):
         return self._shared_step(batch, "test")
 
     def predict_step(self, batch: Batch, batch_idx: int, dataloader_idx: int = 0) -> list[dict[str, Any]]:
-        """One dict per row: ``{"id": ..., "<head>": {<value>: ...}}`` with plain Python values."""
+        """One dict per row: ``{"id": ..., "<head>": {<value>: ...}}`` with plain Python values.
+
+        Rows also carry ``"targets"`` (when the batch has any) and ``"meta"`` (when it has them).
+        """
         outputs, _, _ = self(batch)
         per_head = {name: self.heads[name.split("@")[0]].predict(output) for name, output in outputs.items()}
         rows: list[dict[str, Any]] = []
@@ -204,6 +218,8 @@ class MultimodalModule(pl.LightningModule):
                 row[head] = {key: value[index].tolist() for key, value in values.items()}
             for target, value in batch.targets.items():
                 row.setdefault("targets", {})[target] = value[index].tolist()
+            if batch.meta:
+                row["meta"] = dict(batch.meta[index])
             rows.append(row)
         return rows
 

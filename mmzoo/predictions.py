@@ -1,4 +1,4 @@
-"""Write ``predict_step`` rows to a JSON Lines file as batches complete."""
+"""Write ``predict_step`` rows to a JSON Lines file as batches complete; resume a cut-off file."""
 
 from __future__ import annotations
 
@@ -9,25 +9,85 @@ from typing import Any
 
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-__all__ = ["JsonlPredictionWriter"]
+__all__ = ["JsonlPredictionWriter", "read_jsonl", "repair_jsonl"]
+
+
+def read_jsonl(path: Path) -> tuple[list[dict[str, Any]], int]:
+    """The rows of a prediction file that a killed run may have cut off, and its valid byte length.
+
+    A last line that is not a whole JSON object (a write cut short) is left out; a bad line
+    anywhere else means the file is not one of ours, and raises. A missing file has no rows.
+
+    Raises:
+        ValueError: a bad line before the last one (the message gives ``file:line``).
+    """
+    path = Path(path)
+    lines = path.read_bytes().splitlines(keepends=True) if path.is_file() else []
+    rows: list[dict[str, Any]] = []
+    end = 0
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line) if line.strip() else None
+            if row is not None and not (isinstance(row, dict) and "id" in row):
+                raise ValueError("not a row with an id")
+        except ValueError as error:
+            if number == len(lines):
+                break
+            raise ValueError(f"{path}:{number}: corrupt line ({error})") from error
+        if row is not None:
+            rows.append(row)
+        end += len(line)
+    return rows, end
+
+
+def repair_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Cut a prediction file after its last whole row (creating it if missing), ready to append to.
+
+    Returns:
+        the rows it keeps.
+    """
+    path = Path(path)
+    rows, end = read_jsonl(path)
+    path.touch()
+    with path.open("r+b") as handle:
+        handle.truncate(end)
+        if end:
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+    return rows
 
 
 class JsonlPredictionWriter(BasePredictionWriter):
     """Appends one JSON object per row to ``path`` after every prediction batch.
 
-    With several processes, rank ``r > 0`` writes ``<stem>.rank<r>.jsonl`` beside ``path``.
+    With several processes, rank ``r > 0`` writes ``<stem>.rank<r>.jsonl`` beside ``path``. With
+    ``resume``, an existing file is continued instead of started afresh.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, resume: bool = False) -> None:
         super().__init__(write_interval="batch")
         self.path = Path(path)
+        self.resume = resume
+        self._written: set[str] = set()
+
+    def completed_ids(self) -> set[str]:
+        """Ids of the rows already written (repairing a cut-off last line); empty unless resuming.
+
+        Rows with these ids are not written again, whether or not the datamodule skips them.
+        """
+        if self.resume:
+            self._written = {str(row["id"]) for row in repair_jsonl(self.path)}
+        return set(self._written)
 
     def _target(self, trainer: Any) -> Path:
         rank = trainer.global_rank
         return self.path if rank == 0 else self.path.with_name(f"{self.path.stem}.rank{rank}{self.path.suffix}")
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
-        self._target(trainer).write_text("", encoding="utf-8")
+        target = self._target(trainer)
+        if not (self.resume and target.is_file()):
+            target.write_text("", encoding="utf-8")
 
     def write_on_batch_end(
         self,
@@ -41,4 +101,6 @@ class JsonlPredictionWriter(BasePredictionWriter):
     ) -> None:
         with self._target(trainer).open("a", encoding="utf-8") as handle:
             for row in prediction:
-                handle.write(json.dumps(row) + "\n")
+                if str(row["id"]) not in self._written:
+                    self._written.add(str(row["id"]))
+                    handle.write(json.dumps(row) + "\n")

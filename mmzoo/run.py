@@ -7,7 +7,11 @@ a failing command cannot touch earlier runs. It holds:
 - ``recipe.yaml``: the resolved recipe (run it again with ``mmzoo fit <run dir>``);
 - ``checkpoints/``: ``best-*.ckpt`` and ``last.ckpt`` (``fit``);
 - ``metrics.csv`` and ``wandb/`` (the W&B run, offline by default);
-- ``results.json``: final metrics; ``predictions.jsonl`` (``predict``).
+- ``results.json``: final metrics; ``predictions.jsonl`` (``predict``), or what the datamodule's
+  own prediction writer makes (the ``speech_qc`` datamodule: a QC report in ``report/``).
+
+``mmzoo predict --resume RUN_DIR`` continues an interrupted predict run in its own directory: the
+rows already written are kept and not predicted again.
 """
 
 from __future__ import annotations
@@ -157,6 +161,28 @@ def _load_weights(module: Any, checkpoint: Path) -> None:
         ) from exc
 
 
+def _resumable_predict_dir(path: Path) -> Path:
+    if not (path.is_dir() and (path / RECIPE_FILE).is_file() and "-predict" in path.name):
+        raise RunError(
+            f"{path} is not a predict run directory",
+            hint="pass the run directory an interrupted `mmzoo predict` printed (runs/<name>/<stamp>-predict)",
+        )
+    return path
+
+
+def _prediction_writer(datamodule: Any, module: Any, run_dir: Path, *, resume: bool) -> Any:
+    """The datamodule's own prediction writer if it has one, else the plain JSON Lines writer.
+
+    A writer is a Lightning callback with ``completed_ids()``: the rows an earlier run wrote.
+    """
+    own = getattr(datamodule, "prediction_writer", None)
+    if callable(own):
+        return own(run_dir, module.heads, resume=resume)
+    from mmzoo.predictions import JsonlPredictionWriter
+
+    return JsonlPredictionWriter(run_dir / PREDICTIONS_FILE, resume=resume)
+
+
 def _write_recipe(recipe: Recipe, run_dir: Path, command: str, argv: list[str] | None) -> None:
     from mmzoo import __version__
 
@@ -165,7 +191,10 @@ def _write_recipe(recipe: Recipe, run_dir: Path, command: str, argv: list[str] |
         f"# from {recipe.source}" + (f" with: {' '.join(argv)}" if argv else "") + "\n"
         f"# Run it again: mmzoo fit {run_dir / RECIPE_FILE}\n"
     )
-    body = yaml.safe_dump(recipe.data, sort_keys=False, default_flow_style=False)
+    data = dict(recipe.data)
+    # Runs started from this run directory belong to the same group, not to one named "recipe".
+    data["run"] = {**(data.get("run") or {}), "name": recipe.run_name}
+    body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
     (run_dir / RECIPE_FILE).write_text(header + body, encoding="utf-8")
 
 
@@ -195,6 +224,7 @@ def run_recipe(
     overrides: list[str] | None = None,
     *,
     ckpt: str | None = None,
+    resume: str | Path | None = None,
     registry: Registry | None = None,
     argv: list[str] | None = None,
 ) -> RunResult:
@@ -206,6 +236,7 @@ def run_recipe(
         overrides: ``key.sub=value`` strings.
         ckpt: for ``fit``, a checkpoint to resume from (``last`` or a path); for the other commands,
             the weights to evaluate (``best`` by default, ``last``, ``none`` or a path).
+        resume: for ``predict``, an earlier predict run directory to continue.
         registry: components to use; defaults to the installed plugins.
         argv: the command line, recorded in the saved recipe.
 
@@ -215,8 +246,10 @@ def run_recipe(
     """
     if command not in COMMANDS:
         raise RunError(f"unknown command '{command}'; commands: {', '.join(COMMANDS)}")
+    if resume is not None and command != "predict":
+        raise RunError(f"`resume` continues a predict run; `{command}` resumes with ckpt=PATH or --resume last")
     with _known_noise_silenced():
-        return _run(command, target, overrides, ckpt=ckpt, registry=registry, argv=argv)
+        return _run(command, target, overrides, ckpt=ckpt, resume=resume, registry=registry, argv=argv)
 
 
 def _run(
@@ -225,6 +258,7 @@ def _run(
     overrides: list[str] | None,
     *,
     ckpt: str | None,
+    resume: str | Path | None,
     registry: Registry | None,
     argv: list[str] | None,
 ) -> RunResult:
@@ -257,6 +291,9 @@ def _run(
     is_worker = int(os.environ.get("LOCAL_RANK", "0")) > 0 and inherited is not None
     if is_worker:
         run_dir = Path(inherited)
+    elif resume is not None:
+        run_dir = _resumable_predict_dir(Path(resume))
+        os.environ[RUN_DIR_ENV] = str(run_dir)
     else:
         run_dir = create_run_dir(recipe, command)
         os.environ[RUN_DIR_ENV] = str(run_dir)
@@ -267,10 +304,17 @@ def _run(
     result = RunResult(run_dir=run_dir, checkpoint=checkpoint)
     callbacks: list[Any] = []
     if command == "predict":
-        from mmzoo.predictions import JsonlPredictionWriter
-
-        result.predictions = run_dir / PREDICTIONS_FILE
-        callbacks.append(JsonlPredictionWriter(result.predictions))
+        writer = _prediction_writer(datamodule, module, run_dir, resume=resume is not None)
+        result.predictions = getattr(writer, "path", None) or getattr(writer, "directory", None)
+        done = writer.completed_ids()
+        if done:
+            exclude = getattr(datamodule, "exclude_predict_ids", None)
+            if callable(exclude):
+                exclude(done)
+                print(f"mmzoo: resuming {run_dir}: {len(done)} rows already done", flush=True)
+            else:  # the writer still writes each row once
+                print(f"mmzoo: resuming {run_dir}: {len(done)} rows kept (this datamodule predicts them again)")
+        callbacks.append(writer)
     trainer = build_trainer(recipe, run_dir, callbacks=callbacks, fit=command == "fit")
     print(f"mmzoo: {command} {recipe.source} -> run directory {run_dir}", flush=True)
 

@@ -219,3 +219,8 @@ def test_ddp_on_two_cpu_processes_shares_one_run_directory(tiny_recipe, tmp_path
     (run_dir,) = (tmp_path / "runs" / "tiny").iterdir()
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
     assert json.loads((run_dir / "results.json").read_text())["metrics"]["val/label/accuracy"] >= 0.0
+
+
+def test_runs_started_from_a_run_directory_stay_in_its_group(fitted):
+    predicted = run_recipe("predict", fitted.run_dir)
+    assert predicted.run_dir.parent == fitted.run_dir.parent

@@ -67,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--resume", dest="ckpt", metavar="CKPT", help=_CKPT_HELP["fit"])
         else:
             sub.add_argument("--ckpt", metavar="CKPT", default="best", help=_CKPT_HELP["other"])
+        if name == "predict":
+            sub.add_argument(
+                "--resume",
+                dest="resume",
+                metavar="RUN_DIR",
+                help="continue an interrupted predict run in RUN_DIR: rows it already wrote are not redone",
+            )
 
     plugins = commands.add_parser(
         "plugins", help="list registered components", description="List components from all plugins.", parents=[common]
@@ -81,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("action", choices=["check", "show"])
     recipe.add_argument("recipe", help="recipe file or run directory")
     recipe.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+
+    qc_help = "speech quality inspection tools"
+    qc = commands.add_parser("qc", help=qc_help, description=qc_help, parents=[common])
+    qc_actions = qc.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    baseline_help = "fit the heuristic baseline on a speech_qc recipe's training split and report on another split"
+    baseline = qc_actions.add_parser("baseline", help=baseline_help, description=baseline_help, parents=[common])
+    baseline.add_argument("recipe", help="a speech_qc recipe file or run directory")
+    baseline.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    baseline.add_argument("--split", choices=["val", "test", "predict"], default="test", help="the split to label")
     return parser
 
 
@@ -88,7 +104,8 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.command in _RUN_HELP:
         from mmzoo.run import run_recipe
 
-        run_recipe(args.command, args.recipe, args.overrides, ckpt=args.ckpt, argv=list(argv))
+        resume = getattr(args, "resume", None) if args.command == "predict" else None
+        run_recipe(args.command, args.recipe, args.overrides, ckpt=args.ckpt, resume=resume, argv=list(argv))
         return EXIT_OK
     if args.command == "plugins":
         from mmzoo.cli.plugins import list_components, show_component
@@ -102,6 +119,11 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
         from mmzoo.cli.recipe import check_recipe, show_recipe
 
         return (check_recipe if args.action == "check" else show_recipe)(args.recipe, args.overrides)
+    if args.command == "qc":
+        from mmzoo.qc.baseline import run_baseline
+
+        run_baseline(args.recipe, args.overrides, split=args.split)
+        return EXIT_OK
     raise AssertionError(args.command)
 
 

@@ -122,4 +122,5 @@ def collate_rows(rows: Sequence[Row], specs: Mapping[str, ModalitySpec] | None =
             pad = spec.pad_id if spec is not None and spec.kind == "tokens" else 0
             inputs[modality] = ModalityInput(*pad_sequences(items, pad, template=_template(spec)))
     targets = {name: collate_targets([row["targets"][name] for row in rows]) for name in rows[0]["targets"]}
-    return Batch(inputs=inputs, targets=targets, ids=[str(row["id"]) for row in rows])
+    meta = [row["meta"] for row in rows] if "meta" in rows[0] else []
+    return Batch(inputs=inputs, targets=targets, ids=[str(row["id"]) for row in rows], meta=meta)

@@ -127,7 +127,7 @@ class ManifestDataset(Dataset[dict[str, Any]]):
         except ValueError as exc:
             raise DataError(f"{row.where}: {exc}") from None
         return {
-            "id": str(row.fields.get("id", f"{row.manifest.name}:{row.line}")),
+            "id": row.id,
             "inputs": inputs,
             "targets": targets,
         }

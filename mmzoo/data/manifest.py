@@ -31,6 +31,11 @@ class ManifestRow:
     def where(self) -> str:
         return f"{self.manifest}:{self.line}"
 
+    @property
+    def id(self) -> str:
+        """The row's ``id`` field, or ``<manifest file name>:<line>`` without one."""
+        return str(self.fields.get("id", f"{self.manifest.name}:{self.line}"))
+
     def resolve(self, value: str) -> Path:
         """A path from the manifest, relative to the manifest's folder unless absolute."""
         path = Path(value).expanduser()

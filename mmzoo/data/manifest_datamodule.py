@@ -184,29 +184,45 @@ class ManifestDataModule(MultimodalDataModule):
                 problems.append((field, str(exc)))
         return problems
 
-    def _load_split(self, split: str) -> list[ManifestRow]:
+    def _manifest_rows(self, split: str) -> list[ManifestRow]:
+        """The rows of a split's manifest."""
         path = self.paths[split]
         if path is None:
             raise DataError(
                 f"no {split} manifest: set data.{split} in the recipe",
                 hint=f"the {split} split is needed by this command",
             )
-        rows = read_manifest(path)
+        return read_manifest(path)
+
+    def _partition(
+        self, split: str, rows: list[ManifestRow], *, decode: bool
+    ) -> tuple[list[ManifestRow], list[dict[str, Any]]]:
+        """Split rows into usable ones and problems ``{"row", "id", "field", "problem"}``.
+
+        Args:
+            decode: also decode every row once (the only way to catch a file broken inside).
+        """
         labelled = split != "predict"
         bad: list[dict[str, Any]] = []
         good: list[ManifestRow] = []
-        probe = self._dataset(split, rows, training=False) if self.on_bad_sample == "skip" else None
+        probe = self._dataset(split, rows, training=False) if decode else None
         for index, row in enumerate(rows):
             problems = self._row_problems(row, labelled)
             if not problems and probe is not None:
                 try:
-                    probe[index]  # a full decode: the only way to catch a file that is broken inside
+                    probe[index]
                 except DataError as exc:
                     problems = [("", exc.message.split(": ", 1)[-1])]
             if problems:
-                bad.extend({"row": row.where, "field": f, "problem": why} for f, why in problems)
+                bad.extend({"row": row.where, "id": row.id, "field": f, "problem": why} for f, why in problems)
             else:
                 good.append(row)
+        return good, bad
+
+    def _load_split(self, split: str) -> list[ManifestRow]:
+        rows = self._manifest_rows(split)
+        path = self.paths[split]
+        good, bad = self._partition(split, rows, decode=self.on_bad_sample == "skip")
         if bad and self.on_bad_sample == "error":
             shown = "\n".join(f"  - {b['row']}: field '{b['field']}': {b['problem']}" for b in bad[:_SHOWN_PROBLEMS])
             more = f"\n  ... and {len(bad) - _SHOWN_PROBLEMS} more" if len(bad) > _SHOWN_PROBLEMS else ""
@@ -221,6 +237,12 @@ class ManifestDataModule(MultimodalDataModule):
             print(f"mmzoo: skipped {len(rows) - len(good)} bad rows of {path} ({len(bad)} problems)", file=sys.stderr)
             self._write_skipped()
         return good
+
+    def exclude_predict_ids(self, ids: set[str]) -> None:
+        """Leave these row ids out of the (set up) predict split: a resumed ``mmzoo predict``."""
+        rows = [row for row in self.rows["predict"] if row.id not in ids]
+        self.rows["predict"] = rows
+        self.datasets["predict"] = self._dataset("predict", rows, training=False)
 
     def _write_skipped(self) -> None:
         if self.run_dir is None or not self.skipped:

@@ -1,28 +1,34 @@
-"""The ``speech_qc`` datamodule: clean speech corrupted on the fly, for speech quality inspection."""
+"""The ``speech_qc`` datamodule: speech for quality inspection, corrupted on the fly or as labelled."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
 
 import torch
 
 from mmzoo.data.dataset import ManifestDataset, example_generator, raw_value
 from mmzoo.data.decoders import DecodeError, decode_audio
-from mmzoo.data.fields import ModalityField, TargetField, encode_target
+from mmzoo.data.fields import ModalityField, TargetField, encode_target, missing_target
 from mmzoo.data.manifest import ManifestRow
 from mmzoo.data.manifest_datamodule import ManifestDataModule
 from mmzoo.data.transforms.chain import TransformChain
 from mmzoo.errors import DataError
-from mmzoo.qc import corruptions
+from mmzoo.qc import corruptions, heuristics
 
-__all__ = ["CLEAN_SNR_DB", "LABELS", "CorruptionSettings", "SpeechQCDataModule", "SpeechQCDataset"]
+__all__ = ["CLEAN_SNR_DB", "LABELS", "CorruptionSettings", "Drawn", "SpeechQCDataModule", "SpeechQCDataset"]
 
-Label = Literal["ok", "noisy", "clipped", "truncated", "dropout", "mismatch"]
+Split = Literal["train", "val", "test", "predict"]
 
-#: Every corruption label, in the default order.
+#: Every label the corruption pipeline can make, in the default order.
 LABELS: tuple[str, ...] = ("ok", "noisy", "clipped", "truncated", "dropout", "mismatch")
+
+#: Labels whose audio still says the whole given transcript: the CTC ``transcript`` target is
+#: known for them (for ``mismatch`` rows made here, it is the original transcript).
+_TRANSCRIBED = frozenset({"ok", "noisy", "clipped"})
 
 #: The ``snr`` target of rows without added noise (every label but ``noisy``).
 CLEAN_SNR_DB = 40.0
@@ -56,15 +62,41 @@ class CorruptionSettings:
     dropout_ms: list[float]
     sample_rate: int
     copies: int = 1
+    label_field: str = "quality"
+
+
+class Drawn(NamedTuple):
+    """One example of a :class:`SpeechQCDataset` before its transforms.
+
+    Attributes:
+        id: the example id (``<row id>#<copy>`` for copies after the first).
+        row: its manifest row.
+        wave: ``(T,)`` the (corrupted) waveform.
+        text: the (possibly mismatched) transcript it is served with.
+        label: its quality label (``None``: unknown).
+        snr: its SNR in dB (``None``: unknown).
+        transcript: what the audio says, for CTC (``None``: unknown).
+    """
+
+    id: str
+    row: ManifestRow
+    wave: torch.Tensor
+    text: str
+    label: str | None
+    snr: float | None
+    transcript: str | None
 
 
 class SpeechQCDataset(ManifestDataset):
-    """Clean manifest rows, each served ``copies`` times per epoch with a drawn corruption.
+    """Manifest rows, each served ``copies`` times per epoch, corrupted on the fly or as they are.
 
     Item ``(index, epoch)`` uses row ``index % len(rows)`` and the generator of
-    ``(seed, epoch, index)`` (epoch ``0`` outside training, so evaluation sets stay fixed): the
-    label is its first draw, then the corruption's, then the transforms'. The clean audio and text
-    are decoded without transforms, corrupted, then sent through their whole transform chains.
+    ``(seed, epoch, index)`` (epoch ``0`` outside training, so evaluation sets stay fixed). With
+    ``corrupt``, a row without a defect label (no label, or ``ok``) draws a label (its first draw),
+    then the corruption's, then the transforms'; rows labelled with a defect, and every row without
+    ``corrupt``, are served as they are. The audio and text are decoded without transforms,
+    corrupted, then sent through their whole transform chains. With ``meta``, each item also
+    carries its audio path, the transcript it was given and the heuristic features of its audio.
     """
 
     def __init__(
@@ -78,9 +110,13 @@ class SpeechQCDataset(ManifestDataset):
         training: bool,
         seed: int,
         labelled: bool = True,
+        corrupt: bool = True,
+        meta: bool = False,
     ) -> None:
         super().__init__(rows, modalities, produced, chains, training=training, seed=seed, labelled=labelled)
         self.settings = settings
+        self.corrupting = corrupt
+        self.with_meta = meta
         self.weights = torch.tensor([settings.weights[label] for label in settings.labels], dtype=torch.float64)
         self.texts = [str(raw_value(row, "text", self.modalities["text"]) or "").strip() for row in rows]
         self.vocabulary = sorted({word for text in self.texts for word in text.split()})
@@ -134,49 +170,105 @@ class SpeechQCDataset(ManifestDataset):
             text = corruptions.mismatch_transcript(text, other, mode, generator, self.vocabulary)
         return wave, text, snr
 
-    def __getitem__(self, item: tuple[int, int] | int) -> dict[str, Any]:
-        index, epoch = item if isinstance(item, tuple) else (item, 0)
+    def given_label(self, row: ManifestRow) -> str | None:
+        """The row's quality label from the manifest, if it has one."""
+        value = row.fields.get(self.settings.label_field)
+        return str(value).strip() or None if value is not None else None
+
+    def _targets(self, label: str | None, snr: float, transcript: str | None) -> dict[str, Any]:
+        values: dict[str, Any] = {"quality": label, "snr": snr, "transcript": transcript}
+        values["match"] = None if label is None else "no" if label == "mismatch" else "yes"
+        return {
+            name: missing_target(target) if values[name] is None else encode_target(target, values[name])
+            for name, target in self.targets.items()
+        }
+
+    def draw(self, index: int, epoch: int = 0) -> tuple[Drawn, torch.Generator]:
+        """Example ``index`` of ``epoch`` before its transforms, and the generator to go on with."""
         generator = example_generator(self.seed, epoch if self.training else 0, index)
         row_index = index % len(self.rows)
         row = self.rows[row_index]
-        label = self.settings.labels[int(torch.multinomial(self.weights, 1, generator=generator))]
-        wave, text, snr = self.corrupt(label, row_index, self._audio(row_index), self.texts[row_index], generator)
-        inputs = {
-            "audio": self.chains["audio"](wave, generator, self.training),
-            "text": self.chains["text"](text, generator, self.training),
-        }
-        values = {"quality": label, "match": "no" if label == "mismatch" else "yes", "snr": snr}
-        targets = {name: encode_target(target, values[name]) for name, target in self.targets.items()}
+        wave, text = self._audio(row_index), self.texts[row_index]
+        label = self.given_label(row)
+        snr: float | None = None  # unknown for rows served as they are
+        transcript = text if label in _TRANSCRIBED else None
+        if self.corrupting and label in (None, "ok"):
+            label = self.settings.labels[int(torch.multinomial(self.weights, 1, generator=generator))]
+            transcript = text if label in _TRANSCRIBED or label == "mismatch" else None
+            wave, text, snr = self.corrupt(label, row_index, wave, text, generator)
+        elif label is None and self.labelled:
+            label, transcript = "ok", text
         copy = index // len(self.rows)
-        base = str(row.fields.get("id", f"{row.manifest.name}:{row.line}"))
-        return {"id": base if copy == 0 else f"{base}#{copy}", "inputs": inputs, "targets": targets}
+        row_id = row.id if copy == 0 else f"{row.id}#{copy}"
+        return Drawn(row_id, row, wave, text, label, snr, transcript), generator
+
+    def __getitem__(self, item: tuple[int, int] | int) -> dict[str, Any]:
+        index, epoch = item if isinstance(item, tuple) else (item, 0)
+        drawn, generator = self.draw(index, epoch)
+        example: dict[str, Any] = {
+            "id": drawn.id,
+            "inputs": {
+                "audio": self.chains["audio"](drawn.wave, generator, self.training),
+                "text": self.chains["text"](drawn.text, generator, self.training),
+            },
+            "targets": self._targets(drawn.label, drawn.snr, drawn.transcript),
+        }
+        if self.with_meta:
+            example["meta"] = self.meta(drawn)
+        return example
+
+    def meta(self, drawn: Drawn) -> dict[str, Any]:
+        """What the QC report shows of an example: its file, transcript, length and heuristic features."""
+        rate = self.settings.sample_rate
+        audio = raw_value(drawn.row, "audio", self.modalities["audio"])
+        return {
+            "audio": str(drawn.row.resolve(str(audio))),
+            "text": drawn.text,
+            "duration_s": round(drawn.wave.numel() / rate, 3),
+            "features": {k: round(v, 4) for k, v in heuristics.features(drawn.wave, rate, drawn.text).items()},
+        }
 
 
 class SpeechQCDataModule(ManifestDataModule):
-    """Clean speech (audio + transcript) corrupted on the fly, labelled with what was done to it.
+    """Speech (audio + transcript) for quality inspection: corrupted on the fly, or as labelled.
 
-    Each row of a clean manifest becomes ``copies`` examples per epoch; each draws a label
-    (``proportions``) and is corrupted accordingly: ``ok`` (untouched), ``noisy`` (white, pink or
-    babble noise at an exact SNR), ``clipped`` (gain then hard clipping at the clean peak
-    amplitude), ``truncated`` (the end cut off), ``dropout`` (silent gaps) or ``mismatch`` (the
-    transcript swapped with another row's, or 1-2 words substituted). Modalities: ``audio`` and
-    ``text`` (tokenize it with a transform). Targets: ``quality`` (a class over ``labels``, in
-    order), ``match`` (``no`` for ``mismatch`` rows, else ``yes``) and ``snr`` (regression: the
-    drawn SNR in dB for ``noisy`` rows, 40 dB for all others). Training examples change every
-    epoch; validation, test and prediction examples are the same every epoch (for one ``seed``).
-    Rows are checked as by the ``manifest`` datamodule (audio readable, text not empty).
+    **Clean corpus.** Each row of a clean manifest becomes ``copies`` examples per epoch; each
+    draws a label (``proportions``) and is corrupted accordingly: ``ok`` (untouched), ``noisy``
+    (white, pink or babble noise at an exact SNR), ``clipped`` (gain then hard clipping at the
+    clean peak amplitude), ``truncated`` (the end cut off), ``dropout`` (silent gaps) or
+    ``mismatch`` (the transcript swapped with another row's, or 1-2 words substituted).
+
+    **Labelled corpus.** Rows whose ``label_field`` holds a label (one of ``labels``) keep their
+    audio, text and label. A split is corrupted when it is listed in ``corrupt``; the default
+    ``auto`` corrupts the train, val and test splits whose manifest has no labels at all, and never
+    the predict split. In a corrupted split, rows labelled ``ok`` or unlabelled are corrupted and
+    rows labelled with a defect are kept; in other splits, unlabelled rows count as ``ok`` (in the
+    predict split they have no label: ``mmzoo predict`` screens a real corpus as it is).
+
+    Modalities: ``audio`` and ``text`` (tokenize it with a transform). Targets: ``quality`` (a
+    class over ``labels``, in order), ``match`` (``no`` for ``mismatch`` rows, else ``yes``),
+    ``snr`` (regression: the drawn SNR in dB for ``noisy`` rows, 40 dB for other corrupted rows,
+    unknown for rows kept as they are) and ``transcript`` (character ids of what is said, for an
+    auxiliary CTC objective; unknown for ``truncated`` and ``dropout`` rows and labelled
+    ``mismatch`` rows). Training examples change every epoch; evaluation examples are the same
+    every epoch (for one ``seed``). Train, val and test rows are checked as by the ``manifest``
+    datamodule; in the predict split, a row whose audio is missing, undecodable or empty, or whose
+    transcript is empty, is not a reason to stop: it is listed as ``unreadable`` in the QC report.
 
     Args:
-        train: training manifest of clean speech.
-        val: validation manifest of clean speech.
-        test: test manifest of clean speech.
-        predict: manifest for ``mmzoo predict`` (default: the test manifest), corrupted likewise
-            (its targets are known, so they are given too).
+        train: training manifest.
+        val: validation manifest.
+        test: test manifest.
+        predict: manifest for ``mmzoo predict`` (default: the test manifest).
         audio_field: the manifest field with the audio file path.
         text_field: the manifest field with the transcript.
+        label_field: the manifest field with a known quality label (may be absent).
+        corrupt: the splits to corrupt, or ``auto`` (see above).
         sample_rate: audio is resampled to this rate (Hz).
-        labels: the corruption labels to make, in class-index order.
-        proportions: label -> relative weight (labels left out get none); ``null`` for uniform.
+        labels: the quality labels, in class-index order: corruption labels, and any others that
+            labelled manifests use (those get no corruption weight).
+        proportions: label -> relative weight of corruption draws (labels left out get none);
+            ``null`` for uniform over the corruption labels among ``labels``.
         snr_db: ``[low, high]`` SNR range in dB of ``noisy`` rows.
         noise_kinds: noise kinds of ``noisy`` rows, drawn uniformly (``babble`` mixes 3-5 other
             utterances of the same manifest).
@@ -184,7 +276,11 @@ class SpeechQCDataModule(ManifestDataModule):
         truncate_fraction: ``[low, high]`` range of the fraction cut off the end.
         dropout_gaps: ``[low, high]`` number of silent gaps of a ``dropout`` row.
         dropout_ms: ``[low, high]`` length range of each gap in milliseconds.
-        copies: corrupted examples made of each clean row per epoch.
+        copies: examples made of each training row per epoch.
+        eval_copies: examples made of each row of a corrupted val, test or predict split (each
+            with its own corruption draw), for larger evaluation sets.
+        report: options of the QC report ``mmzoo predict`` writes (see
+            :class:`mmzoo.qc.report.ReportConfig`: ``suspicious`` and the head names).
         batch_size: rows per batch.
         num_workers: DataLoader worker processes.
         on_bad_sample: ``error`` (stop and list the bad rows) or ``skip`` (drop and list them).
@@ -198,8 +294,10 @@ class SpeechQCDataModule(ManifestDataModule):
         predict: str | None = None,
         audio_field: str = "audio",
         text_field: str = "text",
+        label_field: str = "quality",
+        corrupt: Literal["auto"] | list[Split] = "auto",
         sample_rate: int = 16000,
-        labels: list[Label] = list(LABELS),  # noqa: B006 (copied, never mutated)
+        labels: list[str] = list(LABELS),  # noqa: B006 (copied, never mutated)
         proportions: dict[str, float] | None = None,
         snr_db: list[float] = [0.0, 10.0],  # noqa: B006
         noise_kinds: list[Literal["white", "pink", "babble"]] = ["white", "pink", "babble"],  # noqa: B006
@@ -208,24 +306,34 @@ class SpeechQCDataModule(ManifestDataModule):
         dropout_gaps: list[int] = [1, 3],  # noqa: B006
         dropout_ms: list[float] = [30.0, 80.0],  # noqa: B006
         copies: int = 1,
+        eval_copies: int = 1,
+        report: dict[str, Any] | None = None,
         batch_size: int = 16,
         num_workers: int = 0,
         on_bad_sample: Literal["error", "skip"] = "error",
         seed: int | None = None,
         transforms: Mapping[str, list[Any]] | None = None,
     ) -> None:
-        if not labels or len(set(labels)) != len(labels) or set(labels) - set(LABELS):
-            raise ValueError(f"labels: distinct names among {list(LABELS)}, got {labels}")
-        self.labels = list(labels)
+        if not labels or len(set(labels)) != len(labels):
+            raise ValueError(f"labels: a list of distinct names, got {labels}")
+        self.labels = [str(label) for label in labels]
+        corruptible = [label for label in self.labels if label in LABELS]
         if proportions is None:
-            proportions = dict.fromkeys(self.labels, 1.0)
+            proportions = dict.fromkeys(corruptible, 1.0)
         unknown = set(proportions) - set(self.labels)
         if unknown:
             raise ValueError(f"proportions: {sorted(unknown)} not among labels {self.labels}")
+        made_up = sorted(label for label, weight in proportions.items() if weight > 0 and label not in LABELS)
+        if made_up:
+            raise ValueError(f"proportions: no corruption makes {made_up}; corruptions: {list(LABELS)}")
         if any(w < 0 for w in proportions.values()) or not sum(proportions.values()) > 0:
             raise ValueError(f"proportions: weights must be non-negative with a positive sum, got {proportions}")
         total = sum(proportions.values())
         self.weights = {label: float(proportions.get(label, 0.0)) / total for label in self.labels}
+        if corrupt != "auto" and set(corrupt) - {"train", "val", "test", "predict"}:
+            raise ValueError(f"corrupt: 'auto' or a list of splits (train, val, test, predict), got {corrupt}")
+        self.corrupt = corrupt
+        self.label_field = label_field
         self.snr_db = _check_range("snr_db", snr_db)
         if not noise_kinds or set(noise_kinds) - {"white", "pink", "babble"}:
             raise ValueError(f"noise_kinds: some of white, pink, babble, got {noise_kinds}")
@@ -241,10 +349,17 @@ class SpeechQCDataModule(ManifestDataModule):
         self.dropout_ms = _check_range("dropout_ms", dropout_ms)
         if self.dropout_ms[0] <= 0:
             raise ValueError(f"dropout_ms must be positive, got {dropout_ms}")
-        if copies < 1:
-            raise ValueError(f"copies must be at least 1, got {copies}")
+        if copies < 1 or eval_copies < 1:
+            raise ValueError(f"copies and eval_copies must be at least 1, got {copies} and {eval_copies}")
         self.copies = copies
+        self.eval_copies = eval_copies
         self.sample_rate = sample_rate
+        from mmzoo.qc.report import ReportConfig
+
+        try:
+            self.report = ReportConfig(labels=self.labels, **(report or {}))
+        except TypeError as exc:
+            raise ValueError(f"report: {exc}") from None
         super().__init__(
             modalities={
                 "audio": {"type": "audio", "field": audio_field, "sample_rate": sample_rate},
@@ -265,10 +380,53 @@ class SpeechQCDataModule(ManifestDataModule):
             "quality": TargetField(type="class", classes=list(self.labels)),
             "match": TargetField(type="class", classes=["no", "yes"]),
             "snr": TargetField(type="regression"),
+            "transcript": TargetField(type="transcript", drop_unknown=True),
         }
         self.target_names = tuple(self.produced)
+        self.unreadable: list[dict[str, Any]] = []  # QC report rows of the predict split's unreadable rows
+
+    def _row_problems(self, row: ManifestRow, labelled: bool) -> list[tuple[str, str]]:
+        problems = super()._row_problems(row, labelled)
+        label = row.fields.get(self.label_field)
+        if label is not None and str(label).strip() and str(label).strip() not in self.labels:
+            problems.append((self.label_field, f"label {label!r} is not one of data.labels {self.labels}"))
+        return problems
+
+    def _corrupts(self, split: str, rows: list[ManifestRow]) -> bool:
+        if self.corrupt != "auto":
+            return split in self.corrupt
+        field = self.label_field
+        return split != "predict" and not any(str(row.fields.get(field) or "").strip() for row in rows)
+
+    def _load_split(self, split: str) -> list[ManifestRow]:
+        if split != "predict":
+            return super()._load_split(split)
+        # Screening: a row that cannot be read is a finding of the report, not a reason to stop.
+        rows = self._manifest_rows(split)
+        good, bad = self._partition(split, rows, decode=True)
+        from mmzoo.qc.report import unreadable_row
+
+        reasons: dict[str, list[str]] = {}
+        for problem in bad:
+            why = problem["problem"].split(" (mark the modality")[0]  # that hint is for training data
+            reasons.setdefault(problem["id"], []).append(f"{problem['field']}: {why}" if problem["field"] else why)
+        by_row = {row.id: row for row in rows}
+        self.unreadable = []
+        for row_id, found in reasons.items():
+            row = by_row[row_id]
+            audio = raw_value(row, "audio", self.fields["audio"])
+            path = str(row.resolve(str(audio))) if audio is not None else None
+            text = str(raw_value(row, "text", self.fields["text"]) or "")
+            self.unreadable.append(unreadable_row(row_id, path, text, "; ".join(found)))
+        if bad:
+            print(
+                f"mmzoo: {len(reasons)} unreadable rows in {self.paths['predict']} (listed in the report)",
+                file=sys.stderr,
+            )
+        return good
 
     def _dataset(self, split: str, rows: list[ManifestRow], *, training: bool) -> SpeechQCDataset:
+        corrupt = self._corrupts(split, rows)
         return SpeechQCDataset(
             rows,
             self.fields,
@@ -284,9 +442,27 @@ class SpeechQCDataModule(ManifestDataModule):
                 dropout_gaps=self.dropout_gaps,
                 dropout_ms=self.dropout_ms,
                 sample_rate=self.sample_rate,
-                copies=self.copies,
+                copies=self.copies if split == "train" else self.eval_copies if corrupt else 1,
+                label_field=self.label_field,
             ),
             training=training,
             seed=self.seed,
             labelled=split != "predict",
+            corrupt=corrupt,
+            meta=split == "predict",
         )
+
+    def prediction_writer(self, run_dir: Path, heads: Mapping[str, Any], *, resume: bool) -> Any:
+        """The callback ``mmzoo predict`` uses: the QC report in ``<run_dir>/report``."""
+        from mmzoo.qc.report import QCReportWriter
+
+        if self.report.quality_head not in heads:
+            raise DataError(
+                f"the QC report reads the quality head '{self.report.quality_head}', which the model lacks",
+                hint="set data.report.quality_head to the model's quality classification head",
+            )
+        optional = ("match_head", "ctc_head", "snr_head")
+        config = replace(
+            self.report, **{f: getattr(self.report, f) if getattr(self.report, f) in heads else None for f in optional}
+        )
+        return QCReportWriter(run_dir / "report", config, unreadable=self.unreadable, resume=resume)

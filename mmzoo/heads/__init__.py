@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from mmzoo.heads.classification import ClassificationHead
 from mmzoo.heads.ctc import CTCHead
+from mmzoo.heads.ctc_alignment import CTCAlignmentHead
 from mmzoo.heads.embedding import EmbeddingHead
 from mmzoo.heads.multilabel import MultiLabelHead
 from mmzoo.heads.mvae import MVAEHead
@@ -13,6 +14,7 @@ from mmzoo.hookspecs import hookimpl
 from mmzoo.registry import Registrar
 
 __all__ = [
+    "CTCAlignmentHead",
     "CTCHead",
     "ClassificationHead",
     "EmbeddingHead",
@@ -33,6 +35,7 @@ def mmzoo_register_heads(registrar: Registrar) -> None:
     registrar.add("embedding", EmbeddingHead, example={"dim": 16})
     # -- ctc heads --
     registrar.add("ctc", CTCHead, example={"modality": "audio", "vocab_size": 5})
+    registrar.add("ctc_alignment", CTCAlignmentHead, example={"num_classes": 3, "hidden_dim": 16, "acoustic_layers": 1})
     # -- masked modelling --
     registrar.add("token_logits", TokenLogitsHead, example={"modality": "text"})
     # -- generative heads --

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmzoo.contracts import Batch, Objective
+from mmzoo.contracts import Batch, Objective, logits_of
 from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
 
 __all__ = ["CrossEntropyObjective"]
@@ -65,7 +65,7 @@ class CrossEntropyObjective(Objective):
         self.part_metrics = list(part_metrics)
 
     def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor:
-        logits = outputs[self.head]
+        logits = logits_of(outputs[self.head])
         return F.cross_entropy(
             logits.float(),
             batch.targets[self.target],
@@ -89,7 +89,7 @@ class CrossEntropyObjective(Objective):
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         target = batch.targets[self.target]
         for metric, logits in metric_outputs(metrics, outputs, self.head, "cross_entropy"):
-            metric.update(logits.detach().float().softmax(dim=-1), target)  # probabilities: no guessing
+            metric.update(logits_of(logits).detach().float().softmax(dim=-1), target)  # probabilities: no guessing
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         classes = self.num_classes or 3

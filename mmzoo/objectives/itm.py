@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmzoo.contracts import Batch, ModalityInput, Objective
+from mmzoo.contracts import Batch, ModalityInput, Objective, logits_of
 
 __all__ = ["MatchingObjective", "pick_negatives"]
 
@@ -45,12 +45,16 @@ class MatchingObjective(Objective):
     ``negatives: hard`` and two ``embedding`` heads (e.g. those of a ``clip`` objective), the
     partner is sampled by their similarity, so the hard negatives are pairs the contrastive
     embeddings find alike (Li et al. 2021, "Align before Fuse"); otherwise uniformly at random.
+    When the data already holds mismatched pairs (e.g. the ``speech_qc`` datamodule's ``match``
+    target), ``target`` gives the main pass its labels instead of "all matched"; rows whose
+    target is unknown (``-100``) are left out of the loss.
 
     Args:
         head: a ``classification`` head with 2 classes, scoring the fused vector.
         modality: the modality swapped between rows to make negatives.
         negatives: ``hard`` (needs ``embeddings``) or ``random``.
         embeddings: two embedding heads whose similarity picks hard negatives.
+        target: a class target (0 = mismatched, 1 = matched) labelling the main pass's pairs.
     """
 
     def __init__(
@@ -59,6 +63,7 @@ class MatchingObjective(Objective):
         modality: str,
         negatives: Literal["hard", "random"] = "hard",
         embeddings: list[str] | None = None,
+        target: str | None = None,
         heads: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
@@ -74,12 +79,13 @@ class MatchingObjective(Objective):
         self.modality = modality
         self.negatives = negatives
         self.embeddings = list(embeddings or [])
+        self.target = target
 
     def extra_forward(self, batch: Batch, model: Any) -> Tensor:
         similarity = None
         if self.negatives == "hard":
             with torch.no_grad():
-                outputs, _, _ = model(batch)
+                outputs, _, _ = model(batch, heads=self.embeddings)
             first, second = (outputs[name] for name in self.embeddings)
             similarity = first @ second.T
         generator = None if self.training else torch.Generator().manual_seed(len(batch.ids))
@@ -90,20 +96,23 @@ class MatchingObjective(Objective):
             targets=batch.targets,
             ids=batch.ids,
         )
-        negative_outputs, _, _ = model(swapped)
-        return negative_outputs[self.head]
+        negative_outputs, _, _ = model(swapped, heads=[self.head])
+        return logits_of(negative_outputs[self.head])
 
-    def _pairs(self, outputs: Mapping[str, Any]) -> tuple[Tensor, Tensor]:
-        positives = outputs[self.head]
+    def _pairs(self, outputs: Mapping[str, Any], batch: Batch) -> tuple[Tensor, Tensor]:
+        """Logits ``(2B', 2)`` of the main and the swapped pairs, and their labels ``(2B',)``."""
+        positives = logits_of(outputs[self.head])
         negatives = outputs["_extra"]
-        logits = torch.cat([positives, negatives]).float()
-        labels = torch.cat(
-            [torch.ones(len(positives), dtype=torch.long), torch.zeros(len(negatives), dtype=torch.long)]
-        ).to(logits.device)
+        given = torch.ones(len(positives), dtype=torch.long, device=positives.device)
+        if self.target is not None:
+            given = batch.targets[self.target].long().to(positives.device)
+        known = given >= 0
+        logits = torch.cat([positives[known], negatives]).float()
+        labels = torch.cat([given[known], torch.zeros(len(negatives), dtype=torch.long, device=logits.device)])
         return logits, labels
 
     def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor:
-        logits, labels = self._pairs(outputs)
+        logits, labels = self._pairs(outputs, batch)
         return F.cross_entropy(logits, labels)
 
     def make_metrics(self) -> dict[str, Any]:
@@ -112,7 +121,7 @@ class MatchingObjective(Objective):
         return {"accuracy": BinaryAccuracy(), "auroc": BinaryAUROC()}
 
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
-        logits, labels = self._pairs(outputs)
+        logits, labels = self._pairs(outputs, batch)
         metrics.update(logits.detach().softmax(dim=-1)[:, 1], labels)
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:

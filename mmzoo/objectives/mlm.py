@@ -108,7 +108,7 @@ class MaskedLanguageModeling(Objective):
         masked = Batch(
             inputs={**batch.inputs, self.modality: ModalityInput(corrupted, real)}, targets=batch.targets, ids=batch.ids
         )
-        outputs, _, _ = model(masked)
+        outputs, _, _ = model(masked, heads=[self.head])
         return {"logits": outputs[self.head], "labels": labels}
 
     def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor:

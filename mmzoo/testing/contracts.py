@@ -250,7 +250,8 @@ def _check_missing_modality(fusion: Any, encoded: Mapping[str, Encoded], generat
 
 
 def check_head(entry: Entry) -> None:
-    """Forward on a fused vector (and encoded modalities), gradients, and per-row prediction values."""
+    """Forward on a fused vector (and encoded modalities, and raw inputs for heads that read them),
+    gradients, and per-row prediction values."""
     torch.manual_seed(0)
     specs = {"audio": _SPECS["features"], "text": _SPECS["tokens"]}
     head = entry.build(
@@ -259,7 +260,11 @@ def check_head(entry: Entry) -> None:
     generator = torch.Generator().manual_seed(0)
     encoded = example_encoded({"audio": 8, "text": 6}, [5, 2, 3], generator)
     pooled = torch.randn(3, 8, requires_grad=True)
-    output = head(Fused(pooled=pooled), encoded)
+    if getattr(head, "reads_inputs", False):
+        inputs = {name: example_modality_input(spec, [6, 2, 4], generator) for name, spec in specs.items()}
+        output = head(Fused(pooled=pooled), encoded, inputs)
+    else:
+        output = head(Fused(pooled=pooled), encoded)
     tensors = output.values() if isinstance(output, Mapping) else [output]
     loss = sum(t.float().square().mean() for t in tensors if isinstance(t, Tensor))
     loss.backward()  # type: ignore[union-attr]

@@ -53,7 +53,7 @@ def test_specs_and_targets():
     datamodule = make()
     assert datamodule.modality_specs["audio"] == ModalitySpec(kind="waveform", sample_rate=16000.0)
     assert datamodule.modality_specs["text"].kind == "tokens"
-    assert datamodule.target_names == ("quality", "match", "snr")
+    assert datamodule.target_names == ("quality", "match", "snr", "transcript")
     assert datamodule.produced["quality"].classes == list(LABELS)
 
 
@@ -89,6 +89,12 @@ def test_label_proportions_follow_the_configuration():
     assert counts["noisy"] == 0
     for label, share in proportions.items():
         assert counts[label] / len(dataset) == pytest.approx(share, abs=0.06)
+
+
+def test_eval_copies_enlarge_corrupted_evaluation_splits():
+    datamodule = make(eval_copies=3, copies=2)
+    datamodule.setup("fit")
+    assert len(datamodule.datasets["val"]) == 3 * 20 and len(datamodule.datasets["train"]) == 2 * 20
 
 
 def test_copies_give_distinct_ids():
@@ -166,13 +172,100 @@ def test_rows_are_checked_on_the_clean_manifest(tmp_path: Path):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"labels": ["ok", "bad"]}, "labels"),
+        ({"labels": ["ok", "ok"]}, "labels"),
+        ({"labels": ["ok", "bad"], "proportions": {"bad": 1.0}}, "no corruption makes"),
+        ({"corrupt": ["train", "dev"]}, "corrupt"),
+        ({"report": {"nope": 1}}, "report"),
         ({"proportions": {"noisy": 1.0}, "labels": ["ok"]}, "proportions"),
         ({"snr_db": [10, 0]}, "snr_db"),
         ({"truncate_fraction": [0.5, 1.0]}, "truncate_fraction"),
         ({"copies": 0}, "copies"),
+        ({"eval_copies": 0}, "eval_copies"),
     ],
 )
 def test_bad_options(options, message):
     with pytest.raises(ValueError, match=message):
         make(**options)
+
+
+def labelled_manifest(tmp_path: Path, labels: list[str | None]) -> Path:
+    """The first clean rows, with absolute audio paths and the given ``quality`` labels."""
+    rows = [json.loads(line) for line in MANIFEST.read_text().splitlines()][: len(labels)]
+    for row, label in zip(rows, labels):
+        row["audio"] = str((ASR / row["audio"]).resolve())
+        if label is not None:
+            row["quality"] = label
+    manifest = tmp_path / "labelled.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return manifest
+
+
+def test_labelled_rows_keep_their_audio_text_and_label(tmp_path: Path):
+    manifest = labelled_manifest(tmp_path, ["noisy", "mismatch", "ok", None])
+    datamodule = make(train=str(manifest), val=str(manifest), proportions={"clipped": 1.0})
+    datamodule.setup("fit")
+    for split in ("train", "val"):
+        dataset = datamodule.datasets[split]
+        drawn = [dataset.draw(i)[0] for i in range(4)]
+        # A manifest with labels is used as it is (auto): the unlabelled row counts as ok.
+        assert [d.label for d in drawn] == ["noisy", "mismatch", "ok", "ok"]
+        clean = decode_audio(ASR / json.loads(MANIFEST.read_text().splitlines()[0])["audio"], 16000)
+        assert torch.equal(drawn[0].wave, clean)
+        # What the audio says is known for ok/noisy rows, not for a labelled mismatch.
+        assert [d.transcript is not None for d in drawn] == [True, False, True, True]
+        assert drawn[0].snr is None
+    item = datamodule.datasets["train"][0]
+    assert item["targets"]["quality"] == LABELS.index("noisy")
+    assert item["targets"]["match"] == 1 and item["targets"]["snr"] != item["targets"]["snr"]  # NaN: unknown
+
+
+def test_corrupted_split_keeps_defect_rows_and_corrupts_ok_rows(tmp_path: Path):
+    manifest = labelled_manifest(tmp_path, ["dropout", "ok", None])
+    datamodule = make(train=str(manifest), val=str(manifest), corrupt=["train"], proportions={"clipped": 1.0})
+    datamodule.setup("fit")
+    train = [datamodule.datasets["train"].draw(i)[0].label for i in range(3)]
+    val = [datamodule.datasets["val"].draw(i)[0].label for i in range(3)]
+    assert train == ["dropout", "clipped", "clipped"]
+    assert val == ["dropout", "ok", "ok"]
+
+
+def test_unknown_manifest_label_is_a_bad_row(tmp_path: Path):
+    manifest = labelled_manifest(tmp_path, ["ok", "hissing"])
+    with pytest.raises(DataError, match="'hissing' is not one of data.labels"):
+        make(train=str(manifest), val=str(manifest)).setup("fit")
+
+
+def test_predict_screens_rows_as_they_are_and_lists_unreadable_ones(tmp_path: Path):
+    manifest = labelled_manifest(tmp_path, [None, None, None, "clipped"])
+    rows = [json.loads(line) for line in manifest.read_text().splitlines()]
+    (tmp_path / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    rows[1]["audio"] = str(tmp_path / "broken.wav")
+    rows[2]["text"] = ""
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    datamodule = make(predict=str(manifest))
+    datamodule.setup("predict")
+    assert [entry["id"] for entry in datamodule.unreadable] == [rows[1]["id"], rows[2]["id"]]
+    assert datamodule.unreadable[0]["label"] == "unreadable"
+    assert "audio" in datamodule.unreadable[0]["finding"] and "text" in datamodule.unreadable[1]["finding"]
+    batch = next(iter(datamodule.predict_dataloader()))
+    assert batch.ids == [rows[0]["id"], rows[3]["id"]]
+    assert batch.targets["quality"].tolist() == [-100, LABELS.index("clipped")]  # unknown, then given
+    clean = decode_audio(Path(rows[0]["audio"]), 16000)
+    assert batch.inputs["audio"].values[0, : clean.numel()].equal(clean)  # not corrupted
+    meta = batch.meta[0]
+    assert meta["text"] == rows[0]["text"] and meta["audio"] == rows[0]["audio"]
+    assert meta["duration_s"] == pytest.approx(clean.numel() / 16000, abs=1e-3)
+    assert set(meta["features"]) >= {"clipping_ratio", "snr_db", "gap_ratio"}
+
+
+def test_transcript_target_is_what_the_audio_says():
+    datamodule = make(proportions={"mismatch": 1.0, "truncated": 1.0})
+    datamodule.setup("fit")
+    dataset = datamodule.datasets["train"]
+    for index in range(8):
+        drawn, _ = dataset.draw(index)
+        original = dataset.texts[index % len(dataset.rows)]
+        if drawn.label == "mismatch":
+            assert drawn.transcript == original and drawn.text != original
+        else:
+            assert drawn.transcript is None  # a truncated clip no longer says the whole text

@@ -68,9 +68,11 @@ def test_extra_passes_leave_the_main_batch_unchanged():
         inputs={"text": ModalityInput(tokens.clone(), torch.ones(2, 6, dtype=torch.bool))}, targets={}, ids=["a", "b"]
     )
     seen = []
+    asked = []
 
-    def model(modified):
+    def model(modified, heads=None):
         seen.append(modified.inputs["text"].values)
+        asked.append(heads)
         return {"tokens": torch.zeros(2, 6, 20), "match": torch.zeros(2, 2)}, None, None
 
     mlm = MaskedLanguageModeling(
@@ -82,3 +84,23 @@ def test_extra_passes_leave_the_main_batch_unchanged():
     assert torch.equal(batch.inputs["text"].values, tokens), "the main batch is untouched"
     assert not torch.equal(seen[0], tokens), "the MLM pass saw masked tokens"
     assert torch.equal(seen[1], tokens.flip(0)), "the matching pass swapped the two rows' text"
+    assert asked == [["tokens"], ["match"]], "extra passes run only the head they score"
+
+
+def test_itm_target_labels_the_main_pairs_and_skips_unknown_rows():
+    from mmzoo.contracts import Batch
+    from mmzoo.objectives.itm import MatchingObjective
+
+    itm = MatchingObjective(head="match", modality="text", negatives="random", target="match")
+    positives = torch.tensor([[0.0, 4.0], [4.0, 0.0], [0.0, 0.0]])
+    negatives = torch.tensor([[4.0, 0.0], [4.0, 0.0], [4.0, 0.0]])
+    batch = Batch(inputs={}, targets={"match": torch.tensor([1, 0, -100])}, ids=["a", "b", "c"])
+    logits, labels = itm._pairs({"match": positives, "_extra": negatives}, batch)
+    # Row 0 is a matched pair, row 1 a mismatch from the data, row 2 unknown (left out); then the swaps.
+    assert labels.tolist() == [1, 0, 0, 0, 0]
+    assert torch.equal(logits, torch.cat([positives[:2], negatives]))
+    expected = torch.nn.functional.cross_entropy(logits, labels)
+    assert torch.isclose(itm({"match": positives, "_extra": negatives}, batch), expected)
+    # Without a target every main pair counts as matched, so row 1 is now a wrong answer.
+    plain = MatchingObjective(head="match", modality="text", negatives="random")
+    assert plain({"match": positives, "_extra": negatives}, batch) > expected

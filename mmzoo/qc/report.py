@@ -1,0 +1,413 @@
+"""The QC report of a speech quality inspection run: one JSON line per utterance, then a summary page.
+
+:class:`QCReportWriter` turns the rows of ``MultimodalModule.predict_step`` into report rows
+(:func:`report_row`) and appends them to ``report.jsonl`` batch by batch, so a killed run keeps
+everything but its last batch and can resume (:func:`repair_report`). When prediction ends,
+:func:`write_summary` adds ``report.csv``, ``summary.json``, ``summary.md``, ``index.html`` and the
+pictures ``scores.png`` and (when true labels are known) ``confusion.png`` in the same folder.
+
+Row rules:
+
+``suspicion``
+    ``max(1 - P(ok), 1 - match_score)`` over the terms that exist; without an ``ok`` label the
+    quality term is ``1 - max(probs)`` (low confidence is suspicious). ``0.0`` when neither
+    term exists; ``1.0`` for unreadable rows.
+``cer``
+    Character error rate of the CTC transcript against the given one. Both texts are normalized
+    first: lowercased, characters outside the alphabet dropped (not with a tokenizer, which has
+    no alphabet), runs of whitespace collapsed to one space and stripped. An empty normalized
+    reference gives ``0.0`` for an empty transcript and ``1.0`` otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import html
+import io
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from mmzoo.data.fields import DEFAULT_ALPHABET
+from mmzoo.predictions import read_jsonl, repair_jsonl
+
+__all__ = [
+    "QCReportWriter",
+    "ReportConfig",
+    "read_report",
+    "repair_report",
+    "report_row",
+    "unreadable_row",
+    "write_summary",
+]
+
+UNREADABLE = "unreadable"
+REPORT = "report.jsonl"
+COLUMNS = ["id", "audio", "text", "label", "true_label", "suspicion", "match_score", "asr_text", "cer"]
+COLUMNS += ["snr_db_pred", "finding"]
+SUSPICIOUS_FIELDS = ["id", "audio", "label", "suspicion", "match_score", "cer", "finding"]
+
+
+@dataclass
+class ReportConfig:
+    """How prediction rows become report rows.
+
+    Args:
+        labels: quality class names in index order.
+        quality_head: the quality classification head.
+        match_head: the 2-class head whose class 1 means "the transcript matches the audio".
+        ctc_head: the CTC transcript head.
+        snr_head: a regression head predicting the SNR in dB.
+        alphabet: characters of CTC ids ``1..V``.
+        tokenizer: instead of ``alphabet``: the transcript tokenizer (CTC ids are its ids plus one).
+        suspicious: how many of the most suspicious rows the summary lists.
+    """
+
+    labels: list[str]
+    quality_head: str = "quality"
+    match_head: str | None = "match"
+    ctc_head: str | None = "transcript"
+    snr_head: str | None = "snr"
+    alphabet: str = DEFAULT_ALPHABET
+    tokenizer: str | None = None
+    suspicious: int = 20
+
+
+@functools.lru_cache(maxsize=4)
+def _decoder(alphabet: str, tokenizer: str | None) -> Callable[[list[list[int]]], list[str]]:
+    """The id-rows-to-texts function of the CTC objective (the same decoding as its metrics)."""
+    from mmzoo.objectives.ctc import CTCObjective
+
+    objective = CTCObjective("ctc", "transcript", alphabet=None if tokenizer else alphabet, tokenizer=tokenizer)
+    return objective.texts
+
+
+def _normalize(text: str, alphabet: str | None) -> str:
+    text = text.lower()
+    if alphabet is not None:
+        text = "".join(char for char in text if char in alphabet or char.isspace())
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _cer(hypothesis: str, reference: str, alphabet: str | None) -> float:
+    from torchmetrics.functional.text import char_error_rate
+
+    hypothesis, reference = _normalize(hypothesis, alphabet), _normalize(reference, alphabet)
+    if not reference:
+        return 0.0 if not hypothesis else 1.0
+    return round(float(char_error_rate(hypothesis, reference)), 4)
+
+
+def report_row(prediction: Mapping[str, Any], config: ReportConfig) -> dict[str, Any]:
+    """The report row of one ``predict_step`` row (keys as in the module docstring; absent heads give ``None``)."""
+    meta = prediction.get("meta") or {}
+    quality = prediction[config.quality_head]
+    probs = {name: round(float(p), 4) for name, p in zip(config.labels, quality["probs"])}
+    match = prediction.get(config.match_head) if config.match_head else None
+    match_score = round(float(match["probs"][1]), 4) if match else None
+    ctc = prediction.get(config.ctc_head) if config.ctc_head else None
+    asr_text = cer = None
+    if ctc is not None:
+        ids = [int(i) for i in ctc["ids"]][: int(ctc.get("lengths", len(ctc["ids"])))]
+        asr_text = _decoder(config.alphabet, config.tokenizer)([ids])[0]
+        cer = _cer(asr_text, meta.get("text") or "", None if config.tokenizer else config.alphabet)
+    snr = prediction.get(config.snr_head) if config.snr_head else None
+    snr_value = snr["value"] if snr else None
+    if isinstance(snr_value, list):
+        snr_value = snr_value[0]
+    terms = [1.0 - probs["ok"]] if "ok" in probs else [1.0 - max(probs.values())] if probs else []
+    if match_score is not None:
+        terms.append(1.0 - match_score)
+    truth = (prediction.get("targets") or {}).get("quality")  # the speech_qc target, whatever the head is called
+    return {
+        "id": str(prediction["id"]),
+        "audio": meta.get("audio"),
+        "text": meta.get("text"),
+        "label": config.labels[int(quality["label"])],
+        "true_label": config.labels[truth] if isinstance(truth, int) and 0 <= truth < len(config.labels) else None,
+        "suspicion": round(min(1.0, max(0.0, max(terms, default=0.0))), 4),
+        "probs": probs,
+        "match_score": match_score,
+        "asr_text": asr_text,
+        "cer": cer,
+        "snr_db_pred": None if snr_value is None else round(float(snr_value), 4),
+        "features": dict(meta["features"]) if meta.get("features") is not None else None,
+        "finding": None,
+    }
+
+
+def unreadable_row(row_id: str, audio: str | None, text: str | None, reason: str) -> dict[str, Any]:
+    """The report row of an utterance the model never saw (e.g. undecodable audio); ``reason`` is its finding."""
+    row: dict[str, Any] = {key: None for key in COLUMNS}
+    row.update(id=str(row_id), audio=audio, text=text, label=UNREADABLE, suspicion=1.0, finding=reason)
+    return {**row, "probs": None, "features": None}
+
+
+def read_report(path: Path) -> list[dict[str, Any]]:
+    """The rows of a ``report.jsonl``; a partial last line (a killed run) is dropped, other bad lines raise."""
+    return read_jsonl(Path(path))[0]
+
+
+def repair_report(path: Path) -> set[str]:
+    """Cuts a report file after its last valid line (creating it if missing) and returns the ids it holds."""
+    return {str(row["id"]) for row in repair_jsonl(Path(path))}
+
+
+class QCReportWriter(BasePredictionWriter):
+    """Appends report rows to ``directory/report.jsonl`` after every batch and writes the summary at the end.
+
+    Rank ``r > 0`` of a multi-process run writes ``report.rank<r>.jsonl``; rank 0 also writes the
+    ``unreadable`` rows (built with :func:`unreadable_row`) and the summary. With ``resume`` the
+    existing file is repaired and kept, and rows whose ids it already holds are not written again.
+    """
+
+    def __init__(
+        self, directory: Path, config: ReportConfig, unreadable: Sequence[dict[str, Any]] = (), resume: bool = False
+    ) -> None:
+        super().__init__(write_interval="batch")
+        self.directory = Path(directory)
+        self.config = config
+        self.unreadable = list(unreadable)
+        self.resume = resume
+        self._done: set[str] = set()
+
+    def completed_ids(self) -> set[str]:
+        """Ids already in the report (repairing a cut-off last line); empty unless resuming."""
+        return repair_report(self.directory / REPORT) if self.resume and (self.directory / REPORT).is_file() else set()
+
+    def _target(self, trainer: Any) -> Path:
+        rank = trainer.global_rank
+        return self.directory / (REPORT if rank == 0 else f"report.rank{rank}.jsonl")
+
+    def _append(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+        with path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                if row["id"] not in self._done:
+                    self._done.add(row["id"])
+                    handle.write(json.dumps(row) + "\n")
+            handle.flush()
+
+    def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self._target(trainer)
+        if self.resume:
+            self._done = repair_report(target)
+        else:
+            self._done = set()
+            target.write_text("", encoding="utf-8")
+        if trainer.global_rank == 0:
+            self._append(target, self.unreadable)
+
+    def write_on_batch_end(
+        self,
+        trainer: Any,
+        pl_module: Any,
+        prediction: Sequence[dict[str, Any]],
+        batch_indices: Sequence[int] | None,
+        batch: Any,
+        batch_idx: int,
+        dataloader_idx: int,
+    ) -> None:
+        self._append(self._target(trainer), [report_row(row, self.config) for row in prediction])
+
+    def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
+        trainer.strategy.barrier("qc_report")
+        if trainer.global_rank == 0:
+            write_summary(self.directory, self.config)
+            print(f"QC summary: {(self.directory / 'index.html').resolve()}")
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _ordered(names: set[str], labels: Sequence[str]) -> list[str]:
+    return [name for name in labels if name in names] + sorted(names - set(labels))
+
+
+def _metrics(pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, Any]:
+    """Accuracy, per-label precision/recall/F1 and macro-F1 over the labels found in truth or prediction."""
+    counts = Counter(pairs)
+    per_label: dict[str, dict[str, float]] = {}
+    for name in labels:
+        hits = counts[(name, name)]
+        predicted = sum(n for (_, pred), n in counts.items() if pred == name)
+        actual = sum(n for (true, _), n in counts.items() if true == name)
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_label[name] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
+    accuracy = sum(n for (true, pred), n in counts.items() if true == pred) / len(pairs)
+    macro = sum(values["f1"] for values in per_label.values()) / len(per_label)
+    return {"rows": len(pairs), "accuracy": round(accuracy, 4), "macro_f1": round(macro, 4), "per_label": per_label}
+
+
+def _save_figure(figure: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    tmp = path.with_name(path.name + ".tmp")
+    figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    os.replace(tmp, path)
+
+
+def _plot_confusion(pairs: list[tuple[str, str]], labels: list[str], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    counts = Counter(pairs)
+    grid = [[counts[(true, pred)] for pred in labels] for true in labels]
+    figure, axes = plt.subplots(figsize=(1.2 + 0.8 * len(labels), 1.0 + 0.8 * len(labels)))
+    axes.imshow(grid, cmap="Blues")
+    peak = max(max(row) for row in grid)
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            axes.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
+    axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    axes.set_yticks(range(len(labels)), labels)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    _save_figure(figure, path)
+
+
+def _plot_scores(rows: list[dict[str, Any]], labels: list[str], path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure, panels = plt.subplots(1, 2, figsize=(10, 3.5))
+    for axes, key, title in zip(panels, ["suspicion", "match_score"], ["suspicion score", "match score P(yes)"]):
+        groups = {name: [row[key] for row in rows if row["label"] == name and row[key] is not None] for name in labels}
+        groups = {name: values for name, values in groups.items() if values}
+        axes.set_title(title)
+        if groups:
+            axes.hist(list(groups.values()), bins=20, range=(0.0, 1.0), stacked=True, label=list(groups))
+            axes.legend(fontsize="small")
+        else:
+            axes.text(0.5, 0.5, "no values", ha="center", va="center", transform=axes.transAxes)
+    _save_figure(figure, path)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], markdown: bool) -> str:
+    cells = [[("" if value is None else str(value)) for value in row] for row in rows]
+    if markdown:
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells])
+    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _page(summary: dict[str, Any], markdown: bool) -> str:
+    """The summary as Markdown or as an HTML page (all text escaped)."""
+
+    def para(text: str) -> str:
+        return text if markdown else f"<p>{html.escape(text)}</p>"
+
+    truth = summary["true_counts"] or {}
+    counts = [[name, n, truth.get(name)] for name, n in summary["counts"].items()]
+    counts += [[name, 0, n] for name, n in truth.items() if name not in summary["counts"]]
+    sections = [
+        ("Totals", para(f"{summary['total']} utterances")),
+        ("Labels", _table(["label", "predicted", "true"], counts, markdown)),
+    ]
+    metrics = summary["metrics"]
+    if metrics is None:
+        sections.append(("Metrics", para(summary["note"])))
+    else:
+        text = f"accuracy {metrics['accuracy']}, macro-F1 {metrics['macro_f1']} over {metrics['rows']} labelled rows"
+        if metrics["mismatch_recall"] is not None:
+            text += f", mismatch recall {metrics['mismatch_recall']}"
+        rows = [[name, v["precision"], v["recall"], v["f1"]] for name, v in metrics["per_label"].items()]
+        sections.append(
+            ("Metrics", para(text) + "\n\n" + _table(["label", "precision", "recall", "F1"], rows, markdown))
+        )
+    pictures = [name for name in (summary["files"]["confusion"], summary["files"]["scores"]) if name]
+    embed = "![{0}]({0})" if markdown else '<p><img src="{0}" alt="{0}"></p>'
+    sections.append(("Pictures", "\n\n".join(embed.format(name) for name in pictures)))
+    suspicious = [[row[key] for key in SUSPICIOUS_FIELDS] for row in summary["suspicious"]]
+    sections.append(("Most suspicious", _table(SUSPICIOUS_FIELDS, suspicious, markdown)))
+    link = "[{0}]({0})" if markdown else '<a href="{0}">{0}</a>'
+    sections.append(("Files", ", ".join(link.format(name) for name in summary["files"]["data"])))
+    if markdown:
+        return "# QC report\n\n" + "\n\n".join(f"## {title}\n\n{body}" for title, body in sections) + "\n"
+    body = "\n".join(f"<h2>{title}</h2>\n{body}" for title, body in sections)
+    style = "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
+    head = f'<meta charset="utf-8"><title>QC report</title><style>{style}</style>'
+    return f"<!doctype html>\n<html><head>{head}</head><body>\n<h1>QC report</h1>\n{body}\n</body></html>\n"
+
+
+def _report_files(directory: Path) -> list[Path]:
+    ranks = sorted(directory.glob("report.rank*.jsonl"), key=lambda path: int(path.name.split(".")[1][4:]))
+    return [directory / REPORT, *ranks]
+
+
+def write_summary(directory: Path, config: ReportConfig) -> dict[str, Any]:
+    """Writes ``report.csv``, ``summary.json``, ``summary.md``, ``index.html``, ``scores.png`` and, when true
+    labels are known, ``confusion.png`` from the report files in ``directory``; returns the summary.
+
+    Rows of every rank's file are read (the first row of an id wins). Metrics are computed over the
+    rows with a true label; the ``suspicious`` list puts unreadable rows first, then the highest
+    suspicion.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    directory = Path(directory)
+    rows: dict[str, dict[str, Any]] = {}
+    for path in _report_files(directory):
+        for row in read_report(path) if path.exists() else []:
+            rows.setdefault(str(row["id"]), row)
+    table = list(rows.values())
+    found = {row["label"] for row in table} - set(config.labels)
+    labels = [*config.labels, *_ordered(found, [UNREADABLE])]
+
+    features = sorted({name for row in table for name in row.get("features") or {}})
+    header = COLUMNS + [f"p_{name}" for name in config.labels] + [f"f_{name}" for name in features]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    for row in table:
+        probs, values = row.get("probs") or {}, row.get("features") or {}
+        writer.writerow(
+            [row.get(key) for key in COLUMNS]
+            + [probs.get(name) for name in config.labels]
+            + [values.get(name) for name in features]
+        )
+    _write_atomic(directory / "report.csv", buffer.getvalue())
+
+    pairs = [(row["true_label"], row["label"]) for row in table if row.get("true_label") is not None]
+    metrics = note = confusion = None
+    if pairs:
+        present = _ordered({name for pair in pairs for name in pair}, config.labels)
+        metrics = _metrics(pairs, present)
+        truths = {true for true, _ in pairs}
+        metrics["mismatch_recall"] = metrics["per_label"]["mismatch"]["recall"] if "mismatch" in truths else None
+        confusion = "confusion.png"
+        _plot_confusion(pairs, present, directory / confusion)
+    else:
+        note = "no true labels in the report: no metrics and no confusion matrix"
+        (directory / "confusion.png").unlink(missing_ok=True)
+    _plot_scores(table, labels, directory / "scores.png")
+
+    ranked = sorted(table, key=lambda row: (row["label"] != UNREADABLE, -(row["suspicion"] or 0.0)))
+    summary: dict[str, Any] = {
+        "total": len(table),
+        "counts": {name: sum(row["label"] == name for row in table) for name in labels},
+        "true_counts": dict(Counter(true for true, _ in pairs)) or None,
+        "metrics": metrics,
+        "note": note,
+        "suspicious": [{key: row.get(key) for key in SUSPICIOUS_FIELDS} for row in ranked[: config.suspicious]],
+        "files": {"confusion": confusion, "scores": "scores.png", "data": [REPORT, "report.csv", "summary.json"]},
+    }
+    _write_atomic(directory / "summary.json", json.dumps(summary, indent=2) + "\n")
+    _write_atomic(directory / "summary.md", _page(summary, markdown=True))
+    _write_atomic(directory / "index.html", _page(summary, markdown=False))
+    return summary

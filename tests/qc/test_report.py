@@ -1,0 +1,223 @@
+"""The QC report: report rows, crash-tolerant report files, the prediction writer and the summary page."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import lightning
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from mmzoo.data.fields import DEFAULT_ALPHABET
+from mmzoo.qc.report import (
+    QCReportWriter,
+    ReportConfig,
+    read_report,
+    repair_report,
+    report_row,
+    unreadable_row,
+    write_summary,
+)
+
+LABELS = ["ok", "noisy", "clipped", "truncated", "dropout", "mismatch"]
+
+
+def _ids(text: str) -> list[int]:
+    return [DEFAULT_ALPHABET.index(char) + 1 for char in text]
+
+
+def _prediction(row_id: str, pred: str, true: str | None, labels: list[str] = LABELS, match: float = 0.9) -> dict:
+    probs = [0.9 if name == pred else 0.1 / (len(labels) - 1) for name in labels]
+    row: dict[str, Any] = {
+        "id": row_id,
+        labels[0] + "@audio": {"label": 0, "probs": probs},
+        "quality": {"label": labels.index(pred), "probs": probs},
+        "match": {"label": int(match > 0.5), "probs": [1 - match, match]},
+        "transcript": {"ids": _ids("cut") + [-1, -1], "lengths": 3},
+        "snr": {"value": [12.5]},
+        "meta": {"audio": f"/data/{row_id}.wav", "text": "Cat!", "features": {"snr_db": 31.2, "clipping_ratio": 0.0}},
+    }
+    if true is not None:
+        row["targets"] = {"quality": labels.index(true), "match": 1}
+    return row
+
+
+def test_report_row_fields() -> None:
+    row = report_row(_prediction("utt_7", "clipped", "clipped"), ReportConfig(labels=LABELS))
+    assert row["id"] == "utt_7" and row["audio"] == "/data/utt_7.wav" and row["text"] == "Cat!"
+    assert row["label"] == "clipped" and row["true_label"] == "clipped"
+    assert list(row["probs"]) == LABELS and row["probs"]["clipped"] == 0.9 and row["probs"]["ok"] == 0.02
+    assert row["match_score"] == 0.9
+    assert row["asr_text"] == "cut"
+    assert row["cer"] == pytest.approx(1 / 3, abs=1e-4)  # "cat" (normalized "Cat!") vs "cut"
+    assert row["snr_db_pred"] == 12.5
+    assert row["features"] == {"snr_db": 31.2, "clipping_ratio": 0.0}
+    assert row["suspicion"] == pytest.approx(0.98)  # max(1 - P(ok), 1 - match) = max(0.98, 0.1)
+    assert row["finding"] is None
+
+
+def test_report_row_without_optional_heads() -> None:
+    prediction = _prediction("u", "ok", None, match=0.2)
+    low_match = report_row(prediction, ReportConfig(labels=LABELS))
+    assert low_match["suspicion"] == pytest.approx(0.8)  # the match term dominates
+    for head in ("match", "transcript", "snr"):
+        del prediction[head]
+    row = report_row(prediction, ReportConfig(labels=LABELS))
+    assert row["match_score"] is None and row["asr_text"] is None and row["cer"] is None
+    assert row["snr_db_pred"] is None and row["true_label"] is None
+    assert row["suspicion"] == pytest.approx(0.1)
+    no_ok = report_row(_prediction("u", "b", None, labels=["a", "b"]), ReportConfig(labels=["a", "b"], match_head=None))
+    assert no_ok["suspicion"] == pytest.approx(0.1)  # 1 - max prob without an "ok" label
+
+
+def test_cer_of_empty_reference() -> None:
+    prediction = _prediction("u", "ok", None)
+    prediction["meta"]["text"] = "123 !"
+    assert report_row(prediction, ReportConfig(labels=LABELS))["cer"] == 1.0
+    prediction["transcript"] = {"ids": [-1], "lengths": 0}
+    assert report_row(prediction, ReportConfig(labels=LABELS))["cer"] == 0.0
+
+
+def test_unreadable_row_has_the_report_keys() -> None:
+    row = unreadable_row("bad", "/data/bad.wav", "hello", "cannot decode")
+    assert set(row) == set(report_row(_prediction("u", "ok", "ok"), ReportConfig(labels=LABELS)))
+    assert row["label"] == "unreadable" and row["finding"] == "cannot decode" and row["suspicion"] == 1.0
+    assert row["probs"] is None and row["match_score"] is None and row["asr_text"] is None
+
+
+def test_partial_last_line_is_dropped_and_repaired(tmp_path: Path) -> None:
+    path = tmp_path / "report.jsonl"
+    good = "".join(json.dumps({"id": name, "label": "ok"}) + "\n" for name in ("a", "b"))
+    path.write_text(good + '{"id": "c", "lab', encoding="utf-8")
+    assert [row["id"] for row in read_report(path)] == ["a", "b"]
+    assert repair_report(path) == {"a", "b"}
+    assert path.read_text(encoding="utf-8") == good
+    path.write_text('{"id": "a"}', encoding="utf-8")  # complete but unterminated: kept, newline added
+    assert repair_report(path) == {"a"} and path.read_text(encoding="utf-8") == '{"id": "a"}\n'
+    path.write_text('{"id": "a"}\nnot json\n{"id": "b"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="corrupt"):
+        read_report(path)
+    assert repair_report(tmp_path / "new.jsonl") == set() and (tmp_path / "new.jsonl").exists()
+
+
+class _Fixed(lightning.LightningModule):
+    """Predicts the given rows, one list per batch of indices."""
+
+    def __init__(self, rows: list[dict]) -> None:
+        super().__init__()
+        self.rows = rows
+        self.weight = torch.nn.Parameter(torch.zeros(1))
+
+    def predict_step(self, batch: list[int], batch_idx: int) -> list[dict]:
+        return [self.rows[i] for i in batch]
+
+
+def _predict(directory: Path, rows: list[dict], config: ReportConfig, **kwargs: Any) -> QCReportWriter:
+    writer = QCReportWriter(directory, config, **kwargs)
+    trainer = lightning.Trainer(
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[writer],
+    )
+    loader = DataLoader(list(range(len(rows))), batch_size=2, collate_fn=list)
+    trainer.predict(_Fixed(rows), dataloaders=loader, return_predictions=False)
+    return writer
+
+
+LABELS3 = ["ok", "noisy", "mismatch"]
+PAIRS = [
+    ("ok", "ok"),
+    ("ok", "noisy"),
+    ("noisy", "noisy"),
+    ("mismatch", "mismatch"),
+    ("mismatch", "ok"),
+    ("noisy", "noisy"),
+]
+ROWS = [_prediction(f"u{i}", pred, true, labels=LABELS3) for i, (true, pred) in enumerate(PAIRS)]
+ROWS[4]["match"]["probs"] = [0.99, 0.01]  # the missed mismatch: the most suspicious model row (0.99)
+BAD = unreadable_row("bad", "/data/bad.wav", "x", "decode error: <EOF> & more")
+
+
+def _is_png(path: Path) -> bool:
+    with Image.open(path) as image:
+        image.verify()
+        return image.format == "PNG"
+
+
+def test_writer_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "qc"
+    _predict(out, ROWS, ReportConfig(labels=LABELS3, suspicious=3), unreadable=[BAD])
+    assert str(out / "index.html") in capsys.readouterr().out
+    rows = read_report(out / "report.jsonl")
+    assert [row["id"] for row in rows] == ["bad", "u0", "u1", "u2", "u3", "u4", "u5"]
+    assert [row["label"] for row in rows[1:]] == [pred for _, pred in PAIRS]
+
+    with (out / "report.csv").open(encoding="utf-8") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == 7
+    assert list(table[0])[:4] == ["id", "audio", "text", "label"]
+    assert list(table[0])[-5:] == ["p_ok", "p_noisy", "p_mismatch", "f_clipping_ratio", "f_snr_db"]
+    assert table[1]["p_ok"] == "0.9" and table[1]["f_snr_db"] == "31.2" and table[0]["p_ok"] == ""
+
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["total"] == 7
+    assert summary["counts"] == {"ok": 2, "noisy": 3, "mismatch": 1, "unreadable": 1}
+    assert summary["true_counts"] == {"ok": 2, "noisy": 2, "mismatch": 2}
+    metrics = summary["metrics"]
+    # F1: ok 0.5 (P 1/2, R 1/2), noisy 0.8 (P 2/3, R 1), mismatch 2/3 (P 1, R 1/2)
+    assert metrics["per_label"]["noisy"] == {"precision": 0.6667, "recall": 1.0, "f1": 0.8}
+    assert metrics["macro_f1"] == pytest.approx((0.5 + 0.8 + 2 / 3) / 3, abs=1e-4)
+    assert metrics["accuracy"] == pytest.approx(4 / 6, abs=1e-4)
+    assert metrics["mismatch_recall"] == 0.5
+    assert [row["id"] for row in summary["suspicious"]][:2] == ["bad", "u4"] and len(summary["suspicious"]) == 3
+
+    assert _is_png(out / "confusion.png") and _is_png(out / "scores.png")
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert 'src="confusion.png"' in page and 'src="scores.png"' in page and 'href="report.csv"' in page
+    assert "&lt;EOF&gt; &amp; more" in page and "<EOF>" not in page
+    markdown = (out / "summary.md").read_text(encoding="utf-8")
+    assert "(confusion.png)" in markdown and "(scores.png)" in markdown and "report.jsonl" in markdown
+    assert not list(out.glob("*.tmp"))
+
+
+def test_resume_writes_each_id_once(tmp_path: Path) -> None:
+    config = ReportConfig(labels=LABELS3)
+    out = tmp_path / "qc"
+    out.mkdir()
+    done = [unreadable_row("bad", None, None, "old"), report_row(ROWS[0], config), report_row(ROWS[1], config)]
+    (out / "report.jsonl").write_text("".join(json.dumps(row) + "\n" for row in done) + '{"id": "u2", "la', "utf-8")
+    _predict(out, ROWS, config, unreadable=[BAD], resume=True)
+    ids = [row["id"] for row in read_report(out / "report.jsonl")]
+    assert sorted(ids) == ["bad", "u0", "u1", "u2", "u3", "u4", "u5"]
+    assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["total"] == 7
+
+
+def test_without_truths_there_is_no_confusion_matrix(tmp_path: Path) -> None:
+    out = tmp_path / "qc"
+    rows = [_prediction(f"u{i}", pred, None, labels=LABELS3) for i, (_, pred) in enumerate(PAIRS)]
+    _predict(out, rows, ReportConfig(labels=LABELS3))
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["metrics"] is None and summary["true_counts"] is None and "no true labels" in summary["note"]
+    assert not (out / "confusion.png").exists() and _is_png(out / "scores.png")
+    assert "no true labels" in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_other_ranks_write_their_own_file(tmp_path: Path) -> None:
+    config = ReportConfig(labels=LABELS3)
+    for rank, rows in enumerate((ROWS[:3], ROWS[3:])):
+        writer = QCReportWriter(tmp_path, config, unreadable=[BAD])
+        trainer = SimpleNamespace(global_rank=rank)
+        writer.on_predict_start(trainer, None)
+        writer.write_on_batch_end(trainer, None, rows, None, None, 0, 0)
+    assert [row["id"] for row in read_report(tmp_path / "report.rank1.jsonl")] == ["u3", "u4", "u5"]
+    assert write_summary(tmp_path, config)["total"] == 7
