@@ -222,5 +222,6 @@ def test_ddp_on_two_cpu_processes_shares_one_run_directory(tiny_recipe, tmp_path
 
 
 def test_runs_started_from_a_run_directory_stay_in_its_group(fitted):
-    predicted = run_recipe("predict", fitted.run_dir)
-    assert predicted.run_dir.parent == fitted.run_dir.parent
+    _, result = fitted
+    predicted = run_recipe("predict", result.run_dir)
+    assert predicted.run_dir.parent == result.run_dir.parent

@@ -175,13 +175,16 @@ class SpeechQCDataset(ManifestDataset):
         value = row.fields.get(self.settings.label_field)
         return str(value).strip() or None if value is not None else None
 
-    def _targets(self, label: str | None, snr: float, transcript: str | None) -> dict[str, Any]:
+    def _targets(self, label: str | None, snr: float | None, transcript: str | None) -> dict[str, Any]:
         values: dict[str, Any] = {"quality": label, "snr": snr, "transcript": transcript}
         values["match"] = None if label is None else "no" if label == "mismatch" else "yes"
-        return {
-            name: missing_target(target) if values[name] is None else encode_target(target, values[name])
-            for name, target in self.targets.items()
-        }
+        targets = {}
+        for name, target in self.targets.items():
+            try:
+                targets[name] = missing_target(target) if values[name] is None else encode_target(target, values[name])
+            except ValueError:  # a transcript with no character of the CTC alphabet: nothing to learn from
+                targets[name] = missing_target(target)
+        return targets
 
     def draw(self, index: int, epoch: int = 0) -> tuple[Drawn, torch.Generator]:
         """Example ``index`` of ``epoch`` before its transforms, and the generator to go on with."""

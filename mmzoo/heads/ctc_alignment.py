@@ -12,12 +12,17 @@ from mmzoo.contracts import Encoded, Fused, Head, ModalityInput, ModalitySpec
 from mmzoo.data.fields import DEFAULT_ALPHABET
 from mmzoo.ops.ctc_decode import greedy_decode, pad_decoded
 
-__all__ = ["CTCAlignmentHead", "byt5_to_alphabet"]
+__all__ = ["COST_NAMES", "CTCAlignmentHead", "byt5_to_alphabet"]
 
 #: ByT5 token ids: 0 padding, 1 end of sequence, 2 unknown, then byte ``b`` is ``b + 3``.
 _BYT5_OFFSET = 3
 #: Alignment cost per character given to a transcript that cannot align at all (too long).
 _UNALIGNABLE = 30.0
+#: The costs :meth:`CTCAlignmentHead.alignment_costs` measures, in order (NLL: CTC negative
+#: log-likelihood per character, as ``log(1 + x)``). ``reversed_margin`` compares the transcript
+#: with itself read backwards (same characters, same length, wrong order): large when the audio
+#: says this text, near zero when it says something else, whatever the voice's overall difficulty.
+COST_NAMES = ("nll", "best_path_nll", "nll_above_best_path", "log_frames_per_char", "reversed_margin")
 
 
 def byt5_to_alphabet(tokens: Tensor, mask: Tensor, alphabet: str) -> tuple[Tensor, Tensor]:
@@ -58,11 +63,12 @@ class CTCAlignmentHead(Head):
     macro-F1 of the speech QC recipe from 0.83 to 0.38 after four epochs).
 
     The head then aligns the *given* transcript, the ``text`` modality's ByT5 tokens mapped onto the
-    CTC alphabet, with those frames and measures four costs, without gradient: the CTC negative
-    log-likelihood of the transcript per character, that of the best (greedy) path per character,
-    their difference, and the log ratio of frames to characters. A wrong transcript costs much more
-    to align than the right one even when the audio is clean, a signal that pooled embeddings of
-    each modality do not show directly (the idea behind alignment-based filtering of ASR corpora).
+    CTC alphabet, with those frames and measures the costs of :data:`COST_NAMES`, without gradient:
+    the CTC negative log-likelihood of the transcript per character, that of the best (greedy) path,
+    their difference, frames per character, and the margin over the same transcript read backwards.
+    A wrong transcript costs much more to align than the right one even when the audio is clean, a
+    signal that pooled embeddings of each modality do not show directly (the idea behind
+    alignment-based filtering of ASR corpora).
     An MLP over ``[fused vector, costs]`` gives the logits.
 
     Args:
@@ -80,7 +86,7 @@ class CTCAlignmentHead(Head):
         ``(B, L)`` with their masks.
     Returns:
         ``{"logits": (B, num_classes), "log_probs": (B, T, len(alphabet) + 1), "lengths": (B,),
-        "alignment": (B, 4)}``.
+        "alignment": (B, len(COST_NAMES))}``.
     """
 
     reads_inputs = True
@@ -119,7 +125,7 @@ class CTCAlignmentHead(Head):
             audio_spec, dim=hidden_dim, layers=acoustic_layers, kernel_size=kernel_size, dropout=dropout
         )
         self.frames = nn.Linear(hidden_dim, self.vocab_size + 1)
-        self.costs = nn.Sequential(nn.Linear(4, hidden_dim), nn.GELU())
+        self.costs = nn.Sequential(nn.Linear(len(COST_NAMES), hidden_dim), nn.GELU())
         self.classify = nn.Sequential(
             nn.Linear(in_dim + hidden_dim, hidden_dim),
             nn.GELU(),
@@ -129,23 +135,29 @@ class CTCAlignmentHead(Head):
 
     @torch.no_grad()
     def alignment_costs(self, log_probs: Tensor, lengths: Tensor, tokens: ModalityInput) -> Tensor:
-        """``(B, 4)``: transcript NLL per character, best-path NLL per character, their gap, log frames per character."""
+        """``(B, COSTS)`` alignment costs of the given transcripts (see :data:`COST_NAMES`).
+
+        Args:
+            log_probs: ``(B, T, V + 1)`` CTC log-probabilities; lengths: ``(B,)`` real frames;
+            tokens: the transcripts as ByT5 tokens ``(B, L)`` with their mask.
+        """
         ids, char_lengths = byt5_to_alphabet(tokens.values.long(), tokens.mask, self.alphabet)
         chars = char_lengths.clamp(min=1).float()
-        nll = F.ctc_loss(
-            log_probs.transpose(0, 1).float(),
-            ids,
-            lengths,
-            char_lengths,
-            blank=0,
-            reduction="none",
-            zero_infinity=False,
-        )
-        nll = torch.nan_to_num(nll / chars, nan=_UNALIGNABLE, posinf=_UNALIGNABLE).clamp(max=_UNALIGNABLE)
+        positions = torch.arange(ids.shape[1], device=ids.device)[None, :]
+        backwards = (char_lengths[:, None] - 1 - positions).clamp(min=0)
+        reversed_ids = torch.where(positions < char_lengths[:, None], ids.gather(1, backwards), ids)
+
+        def nll_per_char(targets: Tensor) -> Tensor:
+            nll = F.ctc_loss(
+                log_probs.transpose(0, 1).float(), targets, lengths, char_lengths, blank=0, reduction="none"
+            )
+            return torch.nan_to_num(nll / chars, nan=_UNALIGNABLE, posinf=_UNALIGNABLE).clamp(max=_UNALIGNABLE).log1p()
+
+        given, backwards_cost = nll_per_char(ids), nll_per_char(reversed_ids)
         frame_mask = torch.arange(log_probs.shape[1], device=lengths.device)[None, :] < lengths[:, None]
-        best = -(log_probs.float().max(dim=-1).values * frame_mask).sum(dim=1) / chars
-        ratio = torch.log(lengths.clamp(min=1).float() / chars)
-        return torch.stack([nll.log1p(), best.clamp(min=0).log1p(), (nll - best).clamp(min=0).log1p(), ratio], dim=1)
+        best = (-(log_probs.float().max(dim=-1).values * frame_mask).sum(dim=1) / chars).clamp(min=0).log1p()
+        frames_per_char = torch.log(lengths.clamp(min=1).float() / chars)
+        return torch.stack([given, best, (given - best).clamp(min=0), frames_per_char, backwards_cost - given], dim=1)
 
     def forward(
         self, fused: Fused, encoded: Mapping[str, Encoded], inputs: Mapping[str, ModalityInput]

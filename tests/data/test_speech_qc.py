@@ -269,3 +269,13 @@ def test_transcript_target_is_what_the_audio_says():
             assert drawn.transcript == original and drawn.text != original
         else:
             assert drawn.transcript is None  # a truncated clip no longer says the whole text
+
+
+def test_a_transcript_without_alphabet_characters_has_no_ctc_target(tmp_path: Path):
+    manifest = labelled_manifest(tmp_path, ["ok"])
+    row = json.loads(manifest.read_text())
+    row["text"] = "123"
+    manifest.write_text(json.dumps(row) + "\n")
+    datamodule = make(train=str(manifest), val=str(manifest))
+    datamodule.setup("fit")
+    assert datamodule.datasets["train"][0]["targets"]["transcript"].numel() == 0

@@ -57,6 +57,7 @@ def test_the_said_transcript_costs_less_to_align_than_a_wrong_or_impossible_one(
     # 200 characters cannot align with 33 frames: the largest cost, finite, never zero.
     assert torch.isfinite(costs).all() and nll[2] >= nll[1]
     assert costs[0, 3] > costs[2, 3]  # more frames per character for the short transcript
+    assert costs[0, 4] > 1.0 > costs[1, 4]  # read backwards, the said text aligns far worse; a wrong one barely
 
 
 def test_forward_gives_logits_for_objectives_and_ctc_outputs_from_its_own_acoustic_model():
