@@ -236,19 +236,32 @@ def _ordered(names: set[str], labels: Sequence[str]) -> list[str]:
 
 
 def _metrics(pairs: list[tuple[str, str]], labels: list[str]) -> dict[str, Any]:
-    """Accuracy, per-label precision/recall/F1 and macro-F1 over the labels found in truth or prediction."""
-    counts = Counter(pairs)
-    per_label: dict[str, dict[str, float]] = {}
-    for name in labels:
-        hits = counts[(name, name)]
-        predicted = sum(n for (_, pred), n in counts.items() if pred == name)
-        actual = sum(n for (true, _), n in counts.items() if true == name)
-        precision = hits / predicted if predicted else 0.0
-        recall = hits / actual if actual else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_label[name] = {"precision": round(precision, 4), "recall": round(recall, 4), "f1": round(f1, 4)}
-    accuracy = sum(n for (true, pred), n in counts.items() if true == pred) / len(pairs)
-    macro = sum(values["f1"] for values in per_label.values()) / len(per_label)
+    """Accuracy, per-label precision/recall/F1 (torchmetrics) and their macro-F1 over ``labels``.
+
+    Args:
+        pairs: ``(true, predicted)`` label names; labels: the names to score (those found in
+            truth or prediction), every name in ``pairs`` among them.
+    """
+    import torch
+    from torchmetrics.functional.classification import (
+        multiclass_accuracy,
+        multiclass_f1_score,
+        multiclass_precision,
+        multiclass_recall,
+    )
+
+    index = {name: i for i, name in enumerate(labels)}
+    target = torch.tensor([index[true] for true, _ in pairs])
+    preds = torch.tensor([index[pred] for _, pred in pairs])
+    options: dict[str, Any] = {"num_classes": len(labels), "average": "none", "zero_division": 0}
+    scores = {
+        "precision": multiclass_precision(preds, target, **options),
+        "recall": multiclass_recall(preds, target, **options),
+        "f1": multiclass_f1_score(preds, target, **options),
+    }
+    per_label = {name: {key: round(float(v[i]), 4) for key, v in scores.items()} for name, i in index.items()}
+    accuracy = float(multiclass_accuracy(preds, target, num_classes=len(labels), average="micro"))
+    macro = float(scores["f1"].mean())
     return {"rows": len(pairs), "accuracy": round(accuracy, 4), "macro_f1": round(macro, 4), "per_label": per_label}
 
 
