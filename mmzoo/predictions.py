@@ -62,7 +62,8 @@ class JsonlPredictionWriter(BasePredictionWriter):
     """Appends one JSON object per row to ``path`` after every prediction batch.
 
     With several processes, rank ``r > 0`` writes ``<stem>.rank<r>.jsonl`` beside ``path``. With
-    ``resume``, an existing file is continued instead of started afresh.
+    ``resume``, an existing file is continued instead of started afresh, and rows whose ids it
+    holds are not written again. Subclasses reshape rows by overriding :meth:`rows`.
     """
 
     def __init__(self, path: Path, *, resume: bool = False) -> None:
@@ -72,21 +73,33 @@ class JsonlPredictionWriter(BasePredictionWriter):
         self._written: set[str] = set()
 
     def completed_ids(self) -> set[str]:
-        """Ids of the rows already written (repairing a cut-off last line); empty unless resuming.
+        """Ids of the rows already written (repairing a cut-off last line); empty unless resuming."""
+        if not (self.resume and self.path.is_file()):
+            return set()
+        return {str(row["id"]) for row in repair_jsonl(self.path)}
 
-        Rows with these ids are not written again, whether or not the datamodule skips them.
-        """
-        if self.resume:
-            self._written = {str(row["id"]) for row in repair_jsonl(self.path)}
-        return set(self._written)
+    def rows(self, prediction: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+        """The rows to write for one batch of ``predict_step`` rows (default: as they are)."""
+        return prediction
 
     def _target(self, trainer: Any) -> Path:
         rank = trainer.global_rank
         return self.path if rank == 0 else self.path.with_name(f"{self.path.stem}.rank{rank}{self.path.suffix}")
 
+    def _append(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
+        with path.open("a", encoding="utf-8") as handle:
+            for row in rows:
+                if str(row["id"]) not in self._written:
+                    self._written.add(str(row["id"]))
+                    handle.write(json.dumps(row) + "\n")
+            handle.flush()
+
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
         target = self._target(trainer)
-        if not (self.resume and target.is_file()):
+        if self.resume and target.is_file():
+            self._written = {str(row["id"]) for row in repair_jsonl(target)}
+        else:
+            self._written = set()
             target.write_text("", encoding="utf-8")
 
     def write_on_batch_end(
@@ -99,8 +112,4 @@ class JsonlPredictionWriter(BasePredictionWriter):
         batch_idx: int,
         dataloader_idx: int,
     ) -> None:
-        with self._target(trainer).open("a", encoding="utf-8") as handle:
-            for row in prediction:
-                if str(row["id"]) not in self._written:
-                    self._written.add(str(row["id"]))
-                    handle.write(json.dumps(row) + "\n")
+        self._append(self._target(trainer), self.rows(prediction))

@@ -34,10 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lightning.pytorch.callbacks import BasePredictionWriter
-
 from mmzoo.data.fields import DEFAULT_ALPHABET
-from mmzoo.predictions import read_jsonl, repair_jsonl
+from mmzoo.predictions import JsonlPredictionWriter, read_jsonl, repair_jsonl
 
 __all__ = [
     "QCReportWriter",
@@ -161,7 +159,7 @@ def repair_report(path: Path) -> set[str]:
     return {str(row["id"]) for row in repair_jsonl(Path(path))}
 
 
-class QCReportWriter(BasePredictionWriter):
+class QCReportWriter(JsonlPredictionWriter):
     """Appends report rows to ``directory/report.jsonl`` after every batch and writes the summary at the end.
 
     Rank ``r > 0`` of a multi-process run writes ``report.rank<r>.jsonl``; rank 0 also writes the
@@ -172,51 +170,19 @@ class QCReportWriter(BasePredictionWriter):
     def __init__(
         self, directory: Path, config: ReportConfig, unreadable: Sequence[dict[str, Any]] = (), resume: bool = False
     ) -> None:
-        super().__init__(write_interval="batch")
+        super().__init__(Path(directory) / REPORT, resume=resume)
         self.directory = Path(directory)
         self.config = config
         self.unreadable = list(unreadable)
-        self.resume = resume
-        self._done: set[str] = set()
 
-    def completed_ids(self) -> set[str]:
-        """Ids already in the report (repairing a cut-off last line); empty unless resuming."""
-        return repair_report(self.directory / REPORT) if self.resume and (self.directory / REPORT).is_file() else set()
-
-    def _target(self, trainer: Any) -> Path:
-        rank = trainer.global_rank
-        return self.directory / (REPORT if rank == 0 else f"report.rank{rank}.jsonl")
-
-    def _append(self, path: Path, rows: Sequence[dict[str, Any]]) -> None:
-        with path.open("a", encoding="utf-8") as handle:
-            for row in rows:
-                if row["id"] not in self._done:
-                    self._done.add(row["id"])
-                    handle.write(json.dumps(row) + "\n")
-            handle.flush()
+    def rows(self, prediction: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [report_row(row, self.config) for row in prediction]
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        target = self._target(trainer)
-        if self.resume:
-            self._done = repair_report(target)
-        else:
-            self._done = set()
-            target.write_text("", encoding="utf-8")
+        super().on_predict_start(trainer, pl_module)
         if trainer.global_rank == 0:
-            self._append(target, self.unreadable)
-
-    def write_on_batch_end(
-        self,
-        trainer: Any,
-        pl_module: Any,
-        prediction: Sequence[dict[str, Any]],
-        batch_indices: Sequence[int] | None,
-        batch: Any,
-        batch_idx: int,
-        dataloader_idx: int,
-    ) -> None:
-        self._append(self._target(trainer), [report_row(row, self.config) for row in prediction])
+            self._append(self._target(trainer), self.unreadable)
 
     def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
         trainer.strategy.barrier("qc_report")
