@@ -163,7 +163,16 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
         optimizer=_optimizer_factory(recipe.optimizer),
         scheduler=scheduler,
         recipe=recipe.data,
+        attention=recipe.model_settings.attention,
+        activation_checkpointing=recipe.model_settings.activation_checkpointing,
+        compile=recipe.model_settings.compile_options,
     )
+
+
+def _rich_available() -> bool:
+    from lightning.pytorch.callbacks.progress.rich_progress import _RICH_AVAILABLE
+
+    return bool(_RICH_AVAILABLE)
 
 
 def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None = None, fit: bool = True) -> Any:
@@ -176,8 +185,11 @@ def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None 
         fit: add checkpointing (only training writes checkpoints).
     """
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
+
+    from mmzoo.progress import ThrottledRichProgressBar
+    from mmzoo.scaling.strategy import resolve_strategy
 
     loggers: list[Any] = []
     if recipe.logger.csv:
@@ -196,7 +208,15 @@ def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None 
             )
         )
     options = {**TRAINER_DEFAULTS, "enable_checkpointing": fit, **recipe.trainer}
+    if "strategy" in options:
+        try:
+            options["strategy"] = resolve_strategy(options["strategy"])
+        except ValueError as exc:
+            raise BuildError(f"trainer.strategy: {exc}") from exc
     all_callbacks = list(callbacks or [])
+    has_bar = any(isinstance(callback, ProgressBar) for callback in all_callbacks)
+    if options.get("enable_progress_bar", True) and not has_bar and _rich_available():
+        all_callbacks.append(ThrottledRichProgressBar())
     if fit and options["enable_checkpointing"]:
         ckpt = recipe.checkpoint
         all_callbacks.append(

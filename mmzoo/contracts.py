@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
+import torch
 from torch import Tensor, nn
 
 __all__ = [
@@ -84,6 +85,17 @@ class Batch(NamedTuple):
     targets: dict[str, Tensor]
     ids: list[str]
     meta: Sequence[Mapping[str, Any]] = ()
+
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
+        """The same batch with its tensors on ``device``; ids and meta are left as they are."""
+        inputs = {
+            m: ModalityInput(
+                x.values.to(device, non_blocking=non_blocking), x.mask.to(device, non_blocking=non_blocking)
+            )
+            for m, x in self.inputs.items()
+        }
+        targets = {k: v.to(device, non_blocking=non_blocking) for k, v in self.targets.items()}
+        return Batch(inputs=inputs, targets=targets, ids=self.ids, meta=self.meta)
 
 
 class Encoded(NamedTuple):

@@ -2,8 +2,11 @@
 
 The module receives built components (only :mod:`mmzoo.build` reads recipes). Logged keys:
 
-- ``train/loss``, ``val/loss``, ``test/loss``: the weighted total;
-- ``{stage}/{objective}/loss``: each objective's own loss (before weighting);
+- ``train/loss_step`` (on the steps the loggers write, every ``log_every_n_steps``) and
+  ``train/loss_epoch`` (the epoch mean over all processes), ``val/loss``, ``test/loss``: the
+  weighted total;
+- ``{stage}/{objective}/loss`` (``_step``/``_epoch`` in training): each objective's own loss
+  (before weighting);
 - ``{stage}/{objective}/{metric}``: metrics of each objective, for ``val`` and ``test``.
 """
 
@@ -19,6 +22,7 @@ from torchmetrics import MetricCollection
 
 from mmzoo.contracts import Batch, Encoded, Fused, LossOutput
 from mmzoo.errors import NonFiniteLossError
+from mmzoo.ops.attention import BACKENDS, attention_backend
 
 __all__ = ["MultimodalModule"]
 
@@ -26,6 +30,41 @@ OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], dict[str, Any]]
 
 _METRIC_STAGES = ("val", "test")
+
+
+def _loggers_write_this_step(trainer: Any) -> bool:
+    """Whether Lightning's loggers write after this training batch: the checks its logger connector
+    makes (the last micro-batch of an accumulation, every ``log_every_n_steps`` optimizer steps)."""
+    if trainer.fit_loop._should_accumulate():
+        return False
+    return bool(trainer._logger_connector.should_update_logs or trainer.fast_dev_run)
+
+
+class _EpochSums:
+    """Running, batch-size weighted sums of logged training values, kept on their device."""
+
+    def __init__(self) -> None:
+        self.sums: dict[str, Tensor] = {}
+        self.counts: dict[str, int] = {}
+
+    def add(self, values: Mapping[str, Tensor], size: int) -> None:
+        for key, value in values.items():
+            weighted = value.detach().float() * size
+            self.sums[key] = self.sums[key] + weighted if key in self.sums else weighted
+            self.counts[key] = self.counts.get(key, 0) + size
+
+    def means(self, reduce: Callable[..., Tensor] | None = None) -> dict[str, Tensor]:
+        """The means since the last call (summed over processes by ``reduce``), then start again."""
+        if not self.sums:
+            return {}
+        keys = list(self.sums)
+        sums = torch.stack([self.sums[k] for k in keys])
+        counts = torch.tensor([float(self.counts[k]) for k in keys], device=sums.device)
+        totals = torch.cat([sums, counts])
+        if reduce is not None:
+            totals = reduce(totals, reduce_op="sum")
+        self.sums, self.counts = {}, {}
+        return {key: totals[i] / totals[len(keys) + i] for i, key in enumerate(keys)}
 
 
 class MultimodalModule(pl.LightningModule):
@@ -42,6 +81,15 @@ class MultimodalModule(pl.LightningModule):
         scheduler: builds ``{"scheduler": ..., "interval": ...}`` from the optimizer and the total
             number of optimizer steps; ``None`` for a constant learning rate.
         recipe: the resolved recipe, saved in checkpoints as a hyperparameter.
+        attention: backend of every attention call in the forward pass: ``auto``, ``sdpa`` or
+            ``fused`` (see :mod:`mmzoo.ops.attention`).
+        activation_checkpointing: recompute each block of the encoders and the fusion in the
+            backward pass instead of keeping its activations.
+        compile: options of ``torch.compile`` (block by block, :mod:`mmzoo.scaling.compiling`), or
+            ``None`` not to compile.
+
+    Scaling (activation checkpointing, compilation and FSDP2 sharding, in that order) is applied in
+    :meth:`configure_model`, once Lightning has set up the processes and devices.
     """
 
     def __init__(
@@ -55,8 +103,20 @@ class MultimodalModule(pl.LightningModule):
         weighting: nn.Module | None = None,
         scheduler: SchedulerFactory | None = None,
         recipe: Mapping[str, Any] | None = None,
+        attention: str = "auto",
+        activation_checkpointing: bool = False,
+        compile: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        if attention not in BACKENDS:
+            raise ValueError(f"attention must be one of {', '.join(BACKENDS)}, got {attention!r}")
+        self.attention = attention
+        self.activation_checkpointing = activation_checkpointing
+        self.compile_options = None if compile is None else dict(compile)
+        self._scaled = False
+        self._epoch_sums = _EpochSums()
+        #: The last ``train/<key>_step`` values sent to the loggers.
+        self.latest_step_logs: dict[str, float] = {}
         self.encoders = nn.ModuleDict(dict(encoders))
         self.fusion = fusion
         self.heads = nn.ModuleDict(dict(heads))
@@ -101,6 +161,10 @@ class MultimodalModule(pl.LightningModule):
         Args:
             heads: run only these heads (extra passes that need one head's output); default all.
         """
+        with attention_backend(self.attention):
+            return self._forward(batch, heads)
+
+    def _forward(self, batch: Batch, heads: Collection[str] | None) -> tuple[dict[str, Any], Fused, dict[str, Encoded]]:
         encoded = self.encode(batch)
         fused = self.fusion(encoded)
         chosen = {name: head for name, head in self.heads.items() if heads is None or name in heads}
@@ -116,6 +180,38 @@ class MultimodalModule(pl.LightningModule):
                 alone = Fused(pooled=part)
                 outputs.update({f"{name}@{modality}": run(head, alone) for name, head in chosen.items()})
         return outputs, fused, encoded
+
+    # -- scaling ----------------------------------------------------------------------------
+
+    def configure_model(self) -> None:
+        """Activation checkpointing, ``torch.compile`` and FSDP2 sharding, as the recipe asks.
+
+        Lightning calls this hook at the start of every ``fit``/``validate``/``test``/``predict``
+        call; it changes the model only the first time.
+        """
+        if self._scaled:
+            return
+        self._scaled = True
+        if self.activation_checkpointing:
+            from mmzoo.scaling.checkpointing import enable_activation_checkpointing
+
+            for part in [*self.encoders.values(), self.fusion]:
+                enable_activation_checkpointing(part)  # parts without blocks are left as they are
+        if self.compile_options is not None:
+            from mmzoo.scaling.compiling import compile_model
+
+            compile_model(self, self.compile_options)
+        from mmzoo.scaling.fsdp import FSDPStrategy, shard_model
+
+        strategy = self._trainer.strategy if self._trainer is not None else None
+        if isinstance(strategy, FSDPStrategy):
+            shard_model(
+                self,
+                strategy.data_parallel_mesh,
+                param_dtype=strategy.param_dtype,
+                reduce_dtype=strategy.reduce_dtype,
+                reshard_after_forward=strategy.reshard_after_forward,
+            )
 
     # -- losses -----------------------------------------------------------------------------
 
@@ -170,30 +266,57 @@ class MultimodalModule(pl.LightningModule):
         if stage == "train":
             self._check_finite(total, logs, batch)
         size = len(batch.ids)
-        on_step = stage == "train"
-        # sync_dist averages epoch values over processes (a no-op on one device).
-        self.log(
-            f"{stage}/loss",
-            total.detach(),
-            prog_bar=True,
-            on_step=on_step,
-            on_epoch=True,
-            batch_size=size,
-            sync_dist=True,
-        )
-        self.log_dict(
-            {f"{stage}/{k}": v for k, v in logs.items()},
-            on_step=on_step,
-            on_epoch=True,
-            batch_size=size,
-            sync_dist=True,
-        )
+        if stage == "train":
+            self._log_training_step(total, logs, size)
+        else:
+            # sync_dist averages epoch values over processes (a no-op on one device).
+            self.log(f"{stage}/loss", total.detach(), prog_bar=True, on_epoch=True, batch_size=size, sync_dist=True)
+            self.log_dict({f"{stage}/{k}": v for k, v in logs.items()}, on_epoch=True, batch_size=size, sync_dist=True)
         if stage in _METRIC_STAGES:
             collections = self.metrics[stage]
             for name, collection in collections.items():
                 self.objectives[name].update_metrics(collection, seen[name], batch)
                 self.log_dict(collection, on_step=False, on_epoch=True, batch_size=size)
         return total
+
+    def _log_training_step(self, total: Tensor, logs: Mapping[str, Tensor], size: int) -> None:
+        """Send ``train/<key>_step`` to the loggers on the steps they write, and keep sums for the
+        epoch means.
+
+        The step values go to the loggers directly rather than through ``self.log``: once a value
+        is logged per step, Lightning processes its result collection on every step, which costs
+        about 1 ms per step on a CPU (``docs/benchmarks/lightning_overhead.md``). The latest values
+        are kept in :attr:`latest_step_logs` (the progress bar shows the loss from there).
+        """
+        values = {"loss": total.detach(), **logs}
+        self._epoch_sums.add(values, size)
+        trainer = self._trainer
+        if trainer is None or not _loggers_write_this_step(trainer):
+            return
+        stacked = torch.stack([value.float() for value in values.values()])
+        if trainer.world_size > 1:  # the mean over processes: one all-reduce per logged step
+            stacked = trainer.strategy.reduce(stacked, reduce_op="mean")
+        self.latest_step_logs = {
+            f"train/{key}_step": value for key, value in zip(values, stacked.tolist(), strict=True)
+        }
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics({**self.latest_step_logs, "epoch": self.current_epoch}, step=self.global_step)
+
+    def on_train_epoch_end(self) -> None:
+        """Log ``train/<key>_epoch``: the batch-size weighted means over the epoch and processes."""
+        reduce = self._trainer.strategy.reduce if self._trainer is not None else None
+        means = self._epoch_sums.means(reduce)
+        if means:  # already reduced: sync_dist only keeps Lightning from warning about it
+            self.log("train/loss_epoch", means.pop("loss"), prog_bar=True, sync_dist=True)
+            self.log_dict({f"train/{k}_epoch": v for k, v in means.items()}, sync_dist=True)
+
+    def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
+        """Move only the tensors of a :class:`Batch`; Lightning's generic walk would also visit every
+        id and meta value (about 1 ms per step for a 32-row batch with metadata)."""
+        if isinstance(batch, Batch):
+            return batch.to(device, non_blocking=device.type == "cuda")
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")

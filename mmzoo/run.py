@@ -109,7 +109,7 @@ def _best_in(run_dir: Path) -> Path | None:
             best = json.loads(results.read_text()).get("best_checkpoint")
         except (OSError, ValueError):
             best = None
-        if best and Path(best).is_file():
+        if best and Path(best).exists():
             return Path(best)
     candidates = sorted((run_dir / "checkpoints").glob("best-*.ckpt"), key=lambda p: p.stat().st_mtime)
     return candidates[-1] if candidates else None
@@ -125,13 +125,13 @@ def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> 
         return None
     if which not in ("last", "best"):
         path = Path(which)
-        if not path.is_file():
+        if not path.exists():
             raise RunError(f"checkpoint not found: {path}", hint="pass an existing .ckpt file, or --ckpt last / best")
         return path
     candidates = [run_dir] if run_dir is not None else _fit_runs(recipe)
     for candidate in candidates:
         found = candidate / "checkpoints" / "last.ckpt" if which == "last" else _best_in(candidate)
-        if found is not None and found.is_file():
+        if found is not None and found.exists():  # a file, or a folder (a sharded FSDP checkpoint)
             return found
     where = str(run_dir) if run_dir else str(Path(recipe.run.root) / recipe.run_name)
     raise RunError(
@@ -140,12 +140,30 @@ def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> 
     )
 
 
-def _load_weights(module: Any, checkpoint: Path) -> None:
-    """Load a checkpoint's weights into ``module``, with clear errors for bad or mismatched files."""
+def _read_checkpoint(checkpoint: Path) -> Any:
+    """A checkpoint's contents: a ``.ckpt`` file, or the folder a sharded FSDP run writes.
+
+    A sharded checkpoint is gathered into one full state dict in this process (no process group
+    needed), so that any strategy and any number of processes can load it.
+    """
+    import tempfile
+
     import torch
 
+    if not checkpoint.is_dir():
+        return torch.load(checkpoint, map_location="cpu", weights_only=False)
+    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
+
+    with tempfile.TemporaryDirectory() as scratch:
+        full = Path(scratch) / "full.pt"
+        dcp_to_torch_save(checkpoint, full)
+        return torch.load(full, map_location="cpu", weights_only=False)
+
+
+def _load_weights(module: Any, checkpoint: Path) -> None:
+    """Load a checkpoint's weights into ``module``, with clear errors for bad or mismatched files."""
     try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        state = _read_checkpoint(checkpoint)
     except Exception as exc:
         raise RunError(f"checkpoint {checkpoint} cannot be read: {type(exc).__name__}: {exc}") from exc
     if not isinstance(state, dict) or "state_dict" not in state:
@@ -183,6 +201,63 @@ def _prediction_writer(datamodule: Any, module: Any, run_dir: Path, *, resume: b
     return JsonlPredictionWriter(run_dir / PREDICTIONS_FILE, resume=resume)
 
 
+def _launched_rank() -> int | None:
+    """This process's global rank when torchrun or SLURM started several copies of the command."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ and "TORCHELASTIC_RUN_ID" in os.environ:
+        return int(os.environ["RANK"])
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_PROCID" in os.environ:
+        return int(os.environ["SLURM_PROCID"])
+    return None
+
+
+def _launch_id() -> str | None:
+    """A name every process of one torchrun or SLURM launch shares (and later launches do not)."""
+    job = os.environ.get("SLURM_JOB_ID")
+    if job:
+        step = os.environ.get("SLURM_STEP_ID")
+        return f"slurm-{job}" + (f".{step}" if step else "")
+    rendezvous = os.environ.get("TORCHELASTIC_RUN_ID", "none")
+    return None if rendezvous == "none" else f"torchrun-{rendezvous}"
+
+
+def _shared_run_dir(recipe: Recipe, command: str, rank: int, argv: list[str] | None) -> Path:
+    """The run directory of a launch that torchrun or SLURM started on several processes or nodes.
+
+    All processes must agree on it without talking to each other yet (the process group starts
+    later, inside the Trainer): it is ``$MMZOO_RUN_DIR`` when set, else named after the launch
+    (``<run group>/slurm-<job>.<step>-<command>`` or ``torchrun-<rdzv id>-<command>``). Rank 0
+    creates it and writes the recipe; the other ranks wait for that on the shared file system.
+    """
+    chosen = os.environ.get(RUN_DIR_ENV)
+    launch = _launch_id()
+    if chosen is None and launch is None:
+        raise RunError(
+            "this command was started as one of several processes (torchrun or SLURM), but they"
+            " have no run directory name in common",
+            hint="pass `--rdzv-id <name>` to torchrun, or set MMZOO_RUN_DIR=runs/<name>/<run> for every process",
+        )
+    run_dir = Path(chosen) if chosen else Path(recipe.run.root) / recipe.run_name / f"{launch}-{command}"
+    if rank == 0:
+        try:
+            run_dir.mkdir(parents=True)
+        except FileExistsError as exc:
+            raise RunError(
+                f"run directory {run_dir} already exists; runs never reuse one",
+                hint="start a new launch (a new SLURM job or torchrun --rdzv-id), or set another MMZOO_RUN_DIR",
+            ) from exc
+        _write_recipe(recipe, run_dir, command, argv)
+        return run_dir
+    deadline = time.monotonic() + 600
+    while not (run_dir / RECIPE_FILE).is_file():
+        if time.monotonic() > deadline:
+            raise RunError(
+                f"rank {rank}: rank 0 did not create {run_dir} within 10 minutes",
+                hint="run.root must be on a file system every node shares",
+            )
+        time.sleep(0.5)
+    return run_dir
+
+
 def _write_recipe(recipe: Recipe, run_dir: Path, command: str, argv: list[str] | None) -> None:
     from mmzoo import __version__
 
@@ -215,6 +290,11 @@ def _known_noise_silenced() -> Iterator[None]:
         warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
         # Raised inside Lightning itself with recent torch releases; nothing a user can act on.
         warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+        # FSDP2 warns when a sharded module returns a view (a pooled CLS row, a passed-through mask)
+        # in case the caller modifies it in place; MultimodalModule never modifies outputs in place.
+        warnings.filterwarnings("ignore", message=r".*FSDP2-wrapped module .* returned a view tensor.*")
+        # MultimodalModule moves its own Batch to the device (only the tensors), on purpose.
+        warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device` in `LightningModule`.*")
         yield
 
 
@@ -248,8 +328,17 @@ def run_recipe(
         raise RunError(f"unknown command '{command}'; commands: {', '.join(COMMANDS)}")
     if resume is not None and command != "predict":
         raise RunError(f"`resume` continues a predict run; `{command}` resumes with ckpt=PATH or --resume last")
-    with _known_noise_silenced():
-        return _run(command, target, overrides, ckpt=ckpt, resume=resume, registry=registry, argv=argv)
+    exported = os.environ.get(RUN_DIR_ENV)
+    try:
+        with _known_noise_silenced():
+            return _run(command, target, overrides, ckpt=ckpt, resume=resume, registry=registry, argv=argv)
+    finally:
+        # The run directory is exported for the worker processes of this run only; a later run in
+        # this process (or a process it starts) must not inherit it.
+        if exported is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = exported
 
 
 def _run(
@@ -289,8 +378,12 @@ def _run(
 
     inherited = os.environ.get(RUN_DIR_ENV)
     is_worker = int(os.environ.get("LOCAL_RANK", "0")) > 0 and inherited is not None
+    launched_rank = _launched_rank()
     if is_worker:
         run_dir = Path(inherited)
+    elif launched_rank is not None and resume is None:
+        run_dir = _shared_run_dir(recipe, command, launched_rank, argv)
+        is_worker = launched_rank > 0
     elif resume is not None:
         run_dir = _resumable_predict_dir(Path(resume))
         os.environ[RUN_DIR_ENV] = str(run_dir)
@@ -316,7 +409,8 @@ def _run(
                 print(f"mmzoo: resuming {run_dir}: {len(done)} rows kept (this datamodule predicts them again)")
         callbacks.append(writer)
     trainer = build_trainer(recipe, run_dir, callbacks=callbacks, fit=command == "fit")
-    print(f"mmzoo: {command} {recipe.source} -> run directory {run_dir}", flush=True)
+    if not is_worker:
+        print(f"mmzoo: {command} {recipe.source} -> run directory {run_dir}", flush=True)
 
     if command == "fit":
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)

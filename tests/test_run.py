@@ -225,3 +225,13 @@ def test_runs_started_from_a_run_directory_stay_in_its_group(fitted):
     _, result = fitted
     predicted = run_recipe("predict", result.run_dir)
     assert predicted.run_dir.parent == result.run_dir.parent
+
+
+def test_the_run_directory_is_not_left_in_the_environment(tiny_recipe, monkeypatch):
+    import os
+
+    from mmzoo.run import RUN_DIR_ENV
+
+    monkeypatch.delenv(RUN_DIR_ENV, raising=False)
+    run_recipe("fit", tiny_recipe, ["trainer.max_epochs=1"])
+    assert RUN_DIR_ENV not in os.environ  # a later run, or a process this one starts, starts afresh

@@ -9,14 +9,11 @@ blocks through ``blocks()`` (input to output): ``train_last`` and, unless the en
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
-import torch.utils.checkpoint
 from torch import Tensor, nn
 
 from mmzoo.contracts import Encoded, Encoder
 from mmzoo.recipe.schema import EncoderSettings, LoraSettings
+from mmzoo.scaling.checkpointing import blocks_of, enable_activation_checkpointing
 
 __all__ = ["apply_encoder_settings", "ProjectedEncoder"]
 
@@ -35,17 +32,12 @@ class ProjectedEncoder(Encoder):
         self.proj = nn.Linear(encoder.dim, dim)
 
     def blocks(self) -> list[nn.Module]:
-        return _blocks(self.encoder)
+        return blocks_of(self.encoder)
 
     def forward(self, values: Tensor, mask: Tensor) -> Encoded:
         out = self.encoder(values, mask)
         seq = self.proj(out.seq) * out.mask.unsqueeze(-1).to(out.seq.dtype)
         return Encoded(seq=seq, mask=out.mask, pooled=self.proj(out.pooled))
-
-
-def _blocks(encoder: nn.Module) -> list[nn.Module]:
-    blocks = getattr(encoder, "blocks", None)
-    return list(blocks()) if callable(blocks) else []
 
 
 def _set_trainable(module: nn.Module, trainable: bool) -> None:
@@ -81,30 +73,6 @@ def _add_lora(encoder: nn.Module, lora: LoraSettings) -> None:
         parameter.requires_grad_("lora_" in name)
 
 
-def _checkpointed(forward: Any, module: nn.Module) -> Any:
-    @functools.wraps(forward)
-    def run(*args: Any, **kwargs: Any) -> Any:
-        if module.training and torch.is_grad_enabled():
-            return torch.utils.checkpoint.checkpoint(forward, *args, use_reentrant=False, **kwargs)
-        return forward(*args, **kwargs)
-
-    return run
-
-
-def _enable_checkpointing(encoder: nn.Module) -> None:
-    enable = getattr(encoder, "enable_gradient_checkpointing", None)
-    if callable(enable):
-        enable()
-        return
-    blocks = _blocks(encoder)
-    if not blocks:
-        raise ValueError(
-            f"gradient_checkpointing: {type(encoder).__name__} does not list its blocks (no blocks() method)"
-        )
-    for block in blocks:
-        block.forward = _checkpointed(block.forward, block)  # type: ignore[method-assign]
-
-
 def apply_encoder_settings(encoder: nn.Module, settings: EncoderSettings) -> nn.Module:
     """Apply the common encoder options; returns the encoder (wrapped when projected).
 
@@ -119,7 +87,7 @@ def apply_encoder_settings(encoder: nn.Module, settings: EncoderSettings) -> nn.
     if settings.freeze:
         _set_trainable(encoder, False)
     if settings.train_last is not None:
-        blocks = _blocks(encoder)
+        blocks = blocks_of(encoder)
         if not blocks:
             raise ValueError(f"train_last: {type(encoder).__name__} does not list its blocks (no blocks() method)")
         if not 0 <= settings.train_last <= len(blocks):
@@ -127,8 +95,10 @@ def apply_encoder_settings(encoder: nn.Module, settings: EncoderSettings) -> nn.
         _set_trainable(encoder, False)
         for block in blocks[len(blocks) - settings.train_last :]:
             _set_trainable(block, True)
-    if settings.gradient_checkpointing:
-        _enable_checkpointing(encoder)
+    if settings.gradient_checkpointing and not enable_activation_checkpointing(encoder):
+        raise ValueError(
+            f"gradient_checkpointing: {type(encoder).__name__} does not list its blocks (no blocks() method)"
+        )
     if settings.project_dim is not None:
         return ProjectedEncoder(encoder, settings.project_dim)
     return encoder

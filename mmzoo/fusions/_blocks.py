@@ -16,7 +16,15 @@ from torch import Tensor, nn
 from mmzoo.contracts import Encoded
 from mmzoo.ops.attention import attention
 
-__all__ = ["CrossAttention", "CrossAttentionBlock", "mlp", "real_only", "mean_over_present", "check_modalities"]
+__all__ = [
+    "CrossAttention",
+    "CrossAttentionBlock",
+    "attention_blocks",
+    "mlp",
+    "real_only",
+    "mean_over_present",
+    "check_modalities",
+]
 
 
 def mlp(dim: int, mlp_ratio: float, dropout: float) -> nn.Sequential:
@@ -118,3 +126,14 @@ def check_modalities(name: str, expected: Sequence[str], encoded: Mapping[str, E
     missing = [m for m in expected if m not in encoded]
     if missing:
         raise KeyError(f"{name} fusion expects modalities {list(expected)}; missing {missing}")
+
+
+def attention_blocks(fusion: nn.Module) -> list[nn.Module]:
+    """A fusion's transformer and cross-attention blocks, in registration order.
+
+    What the attention fusions return from ``blocks()``: the units that activation checkpointing,
+    ``torch.compile`` and FSDP sharding handle one at a time (:mod:`mmzoo.scaling`).
+    """
+    from mmzoo.encoders._transformer import TransformerBlock
+
+    return [module for module in fusion.modules() if isinstance(module, (TransformerBlock, CrossAttentionBlock))]

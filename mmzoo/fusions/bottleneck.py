@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import TransformerBlock
-from mmzoo.fusions._blocks import check_modalities, mean_over_present, real_only
+from mmzoo.fusions._blocks import attention_blocks, check_modalities, mean_over_present, real_only
 from mmzoo.ops.masking import masked_mean, present_modalities
 
 __all__ = ["BottleneckFusion"]
@@ -97,6 +97,10 @@ class BottleneckFusion(Fusion):
         batch, _, tokens, dim = updates.shape
         mean = mean_over_present(updates.flatten(2), present).view(batch, tokens, dim)
         return torch.where(present.any(dim=1)[:, None, None], mean, previous)
+
+    def blocks(self) -> list[nn.Module]:
+        """The attention blocks, sharded, checkpointed and compiled one by one (``mmzoo.scaling``)."""
+        return attention_blocks(self)
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
         check_modalities("bottleneck", self.modalities, encoded)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from mmzoo.contracts import Encoded, Fused, Fusion
-from mmzoo.fusions._blocks import CrossAttentionBlock, check_modalities, mean_over_present, real_only
+from mmzoo.fusions._blocks import CrossAttentionBlock, attention_blocks, check_modalities, mean_over_present, real_only
 from mmzoo.ops.masking import masked_mean
 
 __all__ = ["CrossAttentionFusion"]
@@ -69,6 +69,10 @@ class CrossAttentionFusion(Fusion):
             for _ in range(layers)
         )
         self.norm = nn.LayerNorm(dim)
+
+    def blocks(self) -> list[nn.Module]:
+        """The attention blocks, sharded, checkpointed and compiled one by one (``mmzoo.scaling``)."""
+        return attention_blocks(self)
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
         check_modalities("cross_attention", self.modalities, encoded)

@@ -9,7 +9,7 @@ from torch import nn
 
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import TransformerBlock
-from mmzoo.fusions._blocks import CrossAttentionBlock, check_modalities, mean_over_present, real_only
+from mmzoo.fusions._blocks import CrossAttentionBlock, attention_blocks, check_modalities, mean_over_present, real_only
 from mmzoo.ops.masking import masked_mean
 
 __all__ = ["MulTFusion"]
@@ -84,6 +84,10 @@ class MulTFusion(Fusion):
             }
         )
         self.norm = nn.LayerNorm(dim)
+
+    def blocks(self) -> list[nn.Module]:
+        """The attention blocks, sharded, checkpointed and compiled one by one (``mmzoo.scaling``)."""
+        return attention_blocks(self)
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
         check_modalities("mult", self.modalities, encoded)

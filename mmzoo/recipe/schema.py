@@ -9,6 +9,9 @@ A recipe is YAML with these top-level sections (see ``docs/recipes.md``)::
       encoders: {MODALITY: {name: ..., ...}, ...}
       fusion: {name: ..., ...}
       heads: {HEAD: {name: ..., ...}, ...}
+      attention: auto             # ModelSettings: auto | sdpa | fused
+      activation_checkpointing: false
+      compile: false              # or torch.compile options {mode: ..., fullgraph: ...}
     objectives: {OBJECTIVE: {name: ..., weight: 1.0, ...}, ...}
     weighting: {name: fixed}      # how the objectives' losses combine (fixed, uncertainty...)
     optimizer: {name: adamw, lr: 1e-3, ...}
@@ -31,6 +34,7 @@ __all__ = [
     "LoggerConfig",
     "CheckpointConfig",
     "ComponentSpec",
+    "ModelSettings",
     "Recipe",
     "DEFAULTED_SECTIONS",
     "with_defaults",
@@ -118,6 +122,31 @@ class CheckpointConfig:
 
 
 @dataclass
+class ModelSettings:
+    """Model-wide settings, in the ``model:`` section next to ``encoders``, ``fusion`` and ``heads``.
+
+    Args:
+        attention: backend of every attention call: ``auto`` (mmzoo's fused Triton kernel on CUDA
+            when it supports the shapes and dtypes, SDPA otherwise), ``sdpa`` or ``fused``.
+        activation_checkpointing: recompute each block of the encoders and the fusion in the
+            backward pass instead of keeping its activations.
+        compile: ``torch.compile`` each block of the encoders and the fusion: ``true``, or the
+            options ``{mode, fullgraph, dynamic, backend}`` of ``torch.compile``.
+    """
+
+    attention: Literal["auto", "sdpa", "fused"] = "auto"
+    activation_checkpointing: bool = False
+    compile: bool | dict[str, Any] = False
+
+    @property
+    def compile_options(self) -> dict[str, Any] | None:
+        """``torch.compile`` options, or ``None`` when not compiling."""
+        if isinstance(self.compile, dict):
+            return dict(self.compile)
+        return {} if self.compile else None
+
+
+@dataclass
 class LoraSettings:
     """LoRA adapters (through ``peft``) on an encoder's linear layers; the base weights freeze.
 
@@ -196,6 +225,7 @@ class Recipe:
     encoders: dict[str, ComponentSpec]
     fusion: ComponentSpec
     heads: dict[str, ComponentSpec]
+    model_settings: ModelSettings
     objectives: dict[str, ComponentSpec]
     weighting: ComponentSpec
     optimizer: ComponentSpec

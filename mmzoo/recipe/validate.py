@@ -21,6 +21,7 @@ from mmzoo.recipe.schema import (
     ComponentSpec,
     EncoderSettings,
     LoggerConfig,
+    ModelSettings,
     Recipe,
     RunConfig,
 )
@@ -38,7 +39,8 @@ TRAINER_MANAGED_KEYS: dict[str, str] = {
 
 DEFAULT_OPTIMIZER: dict[str, Any] = {"name": "adamw", "lr": 1e-3}
 
-_MODEL_KEYS = ("encoders", "fusion", "heads")
+_MODEL_PARTS = ("encoders", "fusion", "heads")
+_MODEL_SETTINGS = tuple(f.name for f in dataclasses.fields(ModelSettings))
 
 #: Types of the recipe-level keys of component specs (other than ``name`` and ``weight``).
 _EXTRA_TYPES: dict[str, Any] = {
@@ -205,6 +207,45 @@ class _Checker:
                 self.problem(join_key(key, option.name), f"missing required option of {kind} '{name}'")
         return ComponentSpec(key=key, kind=kind, name=name, options=options)
 
+    def model_settings(self, value: dict[str, Any]) -> ModelSettings | None:
+        from mmzoo.scaling.compiling import COMPILE_OPTIONS
+
+        settings = self.dataclass_section(value, ModelSettings, "model")
+        if settings is not None and isinstance(settings.compile, dict):
+            for option, item in settings.compile.items():
+                key = join_key("model.compile", option)
+                if option not in COMPILE_OPTIONS:
+                    self.problem(key, f"unknown option of torch.compile; options: {', '.join(COMPILE_OPTIONS)}")
+                elif error := check_value(item, COMPILE_OPTIONS[option]):
+                    self.problem(key, error)
+        return settings
+
+    def strategy(self, value: dict[str, Any]) -> None:
+        """``trainer.strategy`` as a mapping: ``{name: ddp | fsdp, **options of that strategy}``."""
+        from mmzoo.scaling.strategy import STRATEGY_OPTIONS
+
+        name = value.get("name")
+        if name not in STRATEGY_OPTIONS:
+            self.problem(
+                "trainer.strategy.name",
+                f"must be one of {', '.join(STRATEGY_OPTIONS)} when trainer.strategy is a mapping,"
+                f" got {describe_value(name)}",
+            )
+            return
+        known = STRATEGY_OPTIONS[name]
+        for option, item in value.items():
+            key = join_key("trainer.strategy", option)
+            if option == "name":
+                continue
+            if option not in known:
+                self.problem(
+                    key,
+                    f"unknown option of strategy '{name}'{did_you_mean(option, list(known))};"
+                    f" its options: {', '.join(known)}",
+                )
+            elif error := check_value(item, known[option]):
+                self.problem(key, error)
+
     def trainer(self, value: Any) -> dict[str, Any]:
         if value is None:
             return {}
@@ -218,6 +259,8 @@ class _Checker:
             key = join_key("trainer", option)
             if option in TRAINER_MANAGED_KEYS:
                 self.problem(key, f"is set by mmzoo; {TRAINER_MANAGED_KEYS[option]}")
+            elif option == "strategy" and isinstance(item, dict):
+                self.strategy(item)
             elif option not in known:
                 self.problem(key, f"unknown option of lightning.Trainer{did_you_mean(option, list(known))}")
             else:
@@ -278,9 +321,11 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
     encoders: dict[str, ComponentSpec] = {}
     heads: dict[str, ComponentSpec] = {}
     fusion = None
+    model_settings: ModelSettings | None = ModelSettings()
     if model is not None:
-        check.unknown_keys(model, _MODEL_KEYS, "model", "key")
-        for part in _MODEL_KEYS:
+        check.unknown_keys(model, _MODEL_PARTS + _MODEL_SETTINGS, "model", "key")
+        model_settings = check.model_settings({k: v for k, v in model.items() if k in _MODEL_SETTINGS})
+        for part in _MODEL_PARTS:
             if part not in model:
                 check.problem(f"model.{part}", "missing")
         encoders = check.named_mapping(model.get("encoders", {}), "encoder", "model.encoders", "encoder")
@@ -334,7 +379,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
 
     if check.problems:
         raise RecipeError(check.problems, source=str(loaded.source))
-    assert run and logger and checkpoint and datamodule and fusion and weighting and optimizer  # no problems
+    assert run and logger and checkpoint and datamodule and fusion and weighting and optimizer and model_settings
     return Recipe(
         source=loaded.source,
         data=data,
@@ -346,6 +391,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
         encoders=encoders,
         fusion=fusion,
         heads=heads,
+        model_settings=model_settings,
         objectives=objectives,
         weighting=weighting,
         optimizer=optimizer,

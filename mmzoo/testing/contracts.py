@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from mmzoo.contracts import Batch, Encoded, Fused, ModalityInput, ModalitySpec
 from mmzoo.ops.masking import masked_mean
@@ -155,9 +155,23 @@ def check_encoder(entry: Entry, kinds: tuple[str, ...] | None = None) -> None:
         with torch.autocast("cpu", dtype=torch.bfloat16):
             _finite(encoder.eval()(*inputs).pooled.float(), f"{entry.name}.pooled under bf16 autocast")
 
+        _check_blocks(encoder, entry.name)
         clone = entry.build(options, {"input_spec": spec}).eval()
         clone.load_state_dict(encoder.state_dict())
         torch.testing.assert_close(clone(*inputs).pooled, encoder(*inputs).pooled)
+
+
+def _check_blocks(component: Any, name: str) -> None:
+    """The blocks a component lists (``blocks()``) are distinct submodules of it: the units that
+    activation checkpointing, ``model.compile`` and FSDP sharding work on (``mmzoo.scaling``)."""
+    from mmzoo.scaling.checkpointing import blocks_of
+
+    blocks = blocks_of(component)
+    inside = {id(module) for module in component.modules() if module is not component}
+    for index, block in enumerate(blocks):
+        assert isinstance(block, nn.Module), f"{name}: block {index} is a {type(block).__name__}, not an nn.Module"
+        assert id(block) in inside, f"{name}: block {index} ({type(block).__name__}) is not a submodule"
+    assert len({id(b) for b in blocks}) == len(blocks), f"{name}: blocks() lists a block twice"
 
 
 def example_encoded(dims: Mapping[str, int], lengths: list[int], generator: torch.Generator) -> dict[str, Encoded]:
@@ -213,6 +227,7 @@ def check_fusion(entry: Entry, num_modalities: int = 2) -> None:
     with torch.autocast("cpu", dtype=torch.bfloat16):
         _finite(_run_fusion(fusion, encoded).pooled.float(), f"{entry.name}.pooled under bf16 autocast")
 
+    _check_blocks(fusion, entry.name)
     if getattr(fusion, "handles_missing", False):
         _check_missing_modality(fusion, encoded, generator)
 
