@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from mmzoo.contracts import Encoded
+from mmzoo.encoders._transformer import TransformerBlock
 from mmzoo.ops.attention import attention
 
 __all__ = [
@@ -134,6 +135,4 @@ def attention_blocks(fusion: nn.Module) -> list[nn.Module]:
     What the attention fusions return from ``blocks()``: the units that activation checkpointing,
     ``torch.compile`` and FSDP sharding handle one at a time (:mod:`mmzoo.scaling`).
     """
-    from mmzoo.encoders._transformer import TransformerBlock
-
     return [module for module in fusion.modules() if isinstance(module, (TransformerBlock, CrossAttentionBlock))]
