@@ -34,7 +34,8 @@ class SelfAttention(nn.Module):
     Inputs:
         x: ``(B, T, dim)``; mask: bool ``(B, T)``, ``True`` at real positions (keys), or ``None``.
     Returns:
-        ``(B, T, dim)``.
+        ``(B, T, dim)``; the attention output at padded positions is zero (before the output
+        projection's bias).
     """
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
@@ -50,7 +51,14 @@ class SelfAttention(nn.Module):
         batch, length, dim = x.shape
         qkv = self.qkv(x).view(batch, length, 3, self.heads, dim // self.heads)
         q, k, v = qkv.permute(2, 0, 3, 1, 4)  # each (B, H, T, D/H)
-        y = attention(q, k, v, key_padding_mask=mask, dropout_p=self.dropout if self.training else 0.0)
+        y = attention(
+            q,
+            k,
+            v,
+            key_padding_mask=mask,
+            query_padding_mask=mask,  # padded positions' outputs are never read: skip them
+            dropout_p=self.dropout if self.training else 0.0,
+        )
         return self.out(y.transpose(1, 2).reshape(batch, length, dim))
 
 

@@ -95,24 +95,30 @@ def _fused(
     key: Tensor,
     value: Tensor,
     key_padding_mask: Tensor | None,
+    query_padding_mask: Tensor | None,
     query_segments: Tensor | None,
     key_segments: Tensor | None,
 ) -> Tensor:
     from mmzoo.ops.fused_attention import fused_attention
 
-    key_lengths = None
+    batch, tq, tk = query.shape[0], query.shape[-2], key.shape[-2]
+    if query_segments is None and (key_padding_mask is not None or query_padding_mask is not None):
+        # Padding travels as segment ids (-1): exact for any mask, prefix or not.
+        query_segments = query.new_full((batch, tq), SHARED_SEGMENT, dtype=torch.int32)
+        key_segments = query.new_full((batch, tk), SHARED_SEGMENT, dtype=torch.int32)
+    key_lengths = query_lengths = None
     if key_padding_mask is not None:
         key_lengths = _last_real_plus_one(key_padding_mask)
-        if key_segments is None:
-            key_segments = torch.where(key_padding_mask, SHARED_SEGMENT, PADDING_SEGMENT).to(torch.int32)
-            query_segments = query.new_full(query.shape[:1] + query.shape[2:3], SHARED_SEGMENT, dtype=torch.int32)
-        else:
-            key_segments = torch.where(key_padding_mask, key_segments, PADDING_SEGMENT)
+        key_segments = torch.where(key_padding_mask, key_segments, PADDING_SEGMENT)
+    if query_padding_mask is not None:
+        query_lengths = _last_real_plus_one(query_padding_mask)
+        query_segments = torch.where(query_padding_mask, query_segments, PADDING_SEGMENT)
     return fused_attention(
         query,
         key,
         value,
         key_lengths=key_lengths,
+        query_lengths=query_lengths,
         query_segments=None if query_segments is None else query_segments.to(torch.int32),
         key_segments=None if key_segments is None else key_segments.to(torch.int32),
     )
@@ -162,12 +168,19 @@ def _sdpa(
     return out * has_keys[:, None, :, None].to(out.dtype)
 
 
+def _zero_padded_queries(out: Tensor, query_padding_mask: Tensor | None) -> Tensor:
+    if query_padding_mask is None:
+        return out
+    return out * query_padding_mask[:, None, :, None].to(out.dtype)
+
+
 def attention(
     query: Tensor,
     key: Tensor,
     value: Tensor,
     key_padding_mask: Tensor | None = None,
     *,
+    query_padding_mask: Tensor | None = None,
     query_segments: Tensor | None = None,
     key_segments: Tensor | None = None,
     dropout_p: float = 0.0,
@@ -178,14 +191,18 @@ def attention(
     Inputs:
         query: ``(B, H, Tq, D)``; key, value: ``(B, H, Tk, D)``.
         key_padding_mask: bool ``(B, Tk)``, ``True`` at real keys; ``None`` when nothing is padded.
+        query_padding_mask: bool ``(B, Tq)``, ``True`` at real queries: padded queries output zeros
+            (the fused kernel skips their blocks); ``None`` computes every query.
         query_segments, key_segments: integer ``(B, Tq)`` and ``(B, Tk)``, or both ``None``. A query
             sees a key when they share a segment id or either id is :data:`SHARED_SEGMENT` (0): for
             modality blocks with shared tokens, as in bottleneck fusion.
     Returns:
-        ``(B, H, Tq, D)`` in the dtype of ``query``; query rows that see no real key are zero.
+        ``(B, H, Tq, D)`` in the dtype of ``query``; padded queries and query rows that see no
+        real key are zero.
     """
     if (query_segments is None) != (key_segments is None):
         raise ValueError("give both query_segments and key_segments, or neither")
     if _use_fused(query, key, value, dropout_p, is_causal):
-        return _fused(query, key, value, key_padding_mask, query_segments, key_segments)
-    return _sdpa(query, key, value, key_padding_mask, query_segments, key_segments, dropout_p, is_causal)
+        return _fused(query, key, value, key_padding_mask, query_padding_mask, query_segments, key_segments)
+    out = _sdpa(query, key, value, key_padding_mask, query_segments, key_segments, dropout_p, is_causal)
+    return _zero_padded_queries(out, query_padding_mask)

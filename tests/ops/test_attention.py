@@ -106,4 +106,18 @@ def test_forced_fused_passes_lengths_and_segments_to_the_kernel(monkeypatch):
         attention(q, k, v, key_padding_mask=mask)
     assert seen["key_lengths"].tolist() == [4, 0]  # one past the last real key: blocks after it are skipped
     assert seen["key_segments"].tolist() == [[0, 0, -1, 0, -1, -1], [-1] * 6]
-    assert seen["query_segments"].tolist() == [[0] * 6] * 2
+    assert seen["query_segments"].tolist() == [[0] * 6] * 2 and seen["query_lengths"] is None
+    with attention_backend("fused"):
+        attention(q, k, v, key_padding_mask=mask, query_padding_mask=mask)
+    assert seen["query_lengths"].tolist() == [4, 0]
+    assert seen["query_segments"].tolist() == [[0, 0, -1, 0, -1, -1], [-1] * 6]
+
+
+def test_padded_queries_output_zeros_and_real_ones_are_unchanged():
+    q, k, v = _qkv()
+    mask = torch.tensor([[True, True, True, True, False, False], [True, True, False, False, False, False]])
+    plain = attention(q, k, v, key_padding_mask=mask)
+    skipped = attention(q, k, v, key_padding_mask=mask, query_padding_mask=mask)
+    assert torch.all(skipped[0, :, 4:] == 0) and torch.all(skipped[1, :, 2:] == 0)
+    torch.testing.assert_close(skipped[0, :, :4], plain[0, :, :4])
+    torch.testing.assert_close(skipped[1, :, :2], plain[1, :, :2])

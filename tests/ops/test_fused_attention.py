@@ -415,7 +415,11 @@ def test_mmzoo_attention_dispatches_to_the_kernel_with_any_padding_mask() -> Non
     q, k, v = leaves((2, 2, 12, 16), (2, 2, 12, 16), (2, 2, 12, 16), dtype=torch.float32, seed=3)
     mask = torch.tensor([[1, 1, 1, 0, 1, 1, 0, 0, 1, 0, 0, 0], [1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 0, 0]], dtype=torch.bool)
     segments = torch.tensor([[0, 1, 1, 1, 2, 2, 2, 2, 0, 2, 2, 2], [0, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2]])
-    for extra in ({}, {"query_segments": segments, "key_segments": segments}):
+    for extra in (
+        {},
+        {"query_segments": segments, "key_segments": segments},
+        {"query_padding_mask": mask, "query_segments": segments, "key_segments": segments},
+    ):
         results = []
         for backend in ("sdpa", "fused"):
             with attention_backend(backend):
