@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from mmzoo.ops.fused_attention import PADDING_SEGMENT, SHARED_SEGMENT
+from mmzoo.ops.fused_attention import PADDING_SEGMENT, SHARED_SEGMENT, fused_attention, fused_attention_unsupported
 
 __all__ = ["attention", "attention_backend", "current_attention_backend", "segment_mask", "BACKENDS", "SHARED_SEGMENT"]
 
@@ -63,8 +63,6 @@ def _fused_unsupported(query: Tensor, key: Tensor, value: Tensor, dropout_p: flo
         return "the fused kernel has no attention dropout (set the model's dropout to 0)"
     if is_causal:
         return "the fused kernel has no causal mask"
-    from mmzoo.ops.fused_attention import fused_attention_unsupported
-
     return fused_attention_unsupported(query, key, value)
 
 
@@ -99,8 +97,6 @@ def _fused(
     query_segments: Tensor | None,
     key_segments: Tensor | None,
 ) -> Tensor:
-    from mmzoo.ops.fused_attention import fused_attention
-
     batch, tq, tk = query.shape[0], query.shape[-2], key.shape[-2]
     if query_segments is None and (key_padding_mask is not None or query_padding_mask is not None):
         # Padding travels as segment ids (-1): exact for any mask, prefix or not.

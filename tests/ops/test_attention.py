@@ -69,7 +69,7 @@ def test_backend_context_restores_the_previous_choice():
 
 
 def test_auto_uses_sdpa_off_cuda(monkeypatch):
-    import mmzoo.ops.fused_attention as fused
+    import mmzoo.ops.attention as fused  # the names attention() calls
 
     called = []
     monkeypatch.setattr(fused, "fused_attention", lambda *a, **k: called.append(1))
@@ -79,7 +79,7 @@ def test_auto_uses_sdpa_off_cuda(monkeypatch):
 
 
 def test_forcing_the_fused_kernel_where_it_cannot_run_is_a_clear_error(monkeypatch):
-    import mmzoo.ops.fused_attention as fused
+    import mmzoo.ops.attention as fused  # the names attention() calls
 
     monkeypatch.setattr(fused, "fused_attention_unsupported", lambda q, k, v: "tensors are on cpu")
     q, k, v = _qkv()
@@ -90,7 +90,7 @@ def test_forcing_the_fused_kernel_where_it_cannot_run_is_a_clear_error(monkeypat
 
 
 def test_forced_fused_passes_lengths_and_segments_to_the_kernel(monkeypatch):
-    import mmzoo.ops.fused_attention as fused
+    import mmzoo.ops.attention as fused  # the names attention() calls
 
     seen = {}
 
