@@ -53,15 +53,21 @@ QUICK_CUDA = {"head_dims": (64, 128), "seq_lens": (1024, 4096), "paddings": (0.0
 QUICK_CPU = {"head_dims": (64,), "seq_lens": (64, 128), "paddings": (0.0, 0.5), "tokens": 256, "heads": 2}
 
 #: FlashAttention-2 forward throughput (TFLOP/s) on H100 80GB SXM5, no mask, FP16, 16k tokens,
-#: hidden 2048: the FlashAttention-2 bars of Figure 5 ("Attention forward speed", non-causal) of
-#: Shah et al., "FlashAttention-3" (arXiv:2407.08608), read from text transcriptions of the figure,
-#: not from the paper itself. For head dim 128 two transcriptions agree. For head dim 64 they do
-#: not (one gives 180, 229, 262, 284, 295); the higher, stricter set is used here. Check both against
-#: the paper before quoting the 0.8x comparison. head dim -> sequence length -> TFLOP/s.
+#: hidden 2048: the FlashAttention-2 bars of the non-causal forward panels of Figure 5 ("Attention
+#: forward speed") of Shah et al., "FlashAttention-3" (arXiv:2407.08608). Checked against three
+#: independent transcriptions of the figure (the PDF itself could not be opened here, so the check is of
+#: transcriptions, not pixels). Two agree on every value below; the third set quoted for head dim 64
+#: earlier (180, 229, 262, 284, 295) belongs to the causal-mask panel of the same figure: its
+#: standard-attention bars are 16-18 TFLOP/s against 52-73 in the non-causal panel, and its
+#: FlashAttention-3 bars top out at 473 against 497. head dim -> sequence length -> TFLOP/s.
 FA2_H100_FORWARD: dict[int, dict[int, float]] = {
     64: {512: 282, 1024: 306, 2048: 318, 4096: 321, 8192: 322},
     128: {512: 309, 1024: 350, 2048: 362, 4096: 368, 8192: 370},
 }
+
+#: Dense bf16 tensor-core peak (TFLOP/s, no sparsity) by the vendor's datasheets, by the device name's
+#: model: H100 SXM and H200 SXM share the chip and its rate.
+DENSE_BF16_PEAK: dict[str, float] = {"H100": 989.4, "H200": 989.4}
 
 #: End to end: a fusion recipe whose cross-attention fusion runs through mmzoo's attention function.
 E2E_RECIPE = REPO / "recipes" / "speech_qc" / "audio_text.yaml"
@@ -240,6 +246,23 @@ def fa2_forward_ms(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, repeats: i
     return bench_ms(lambda: flash_attn_func(qt, kt, vt), q.device, [qt, kt, vt], repeats)
 
 
+def dense_peak(device: torch.device) -> float | None:
+    """The datasheet dense bf16 peak of this GPU (TFLOP/s), where :data:`DENSE_BF16_PEAK` knows it."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for model, peak in DENSE_BF16_PEAK.items() if model in name), None)
+
+
+def matmul_tflops(device: torch.device, size: int = 8192) -> float | None:
+    """cuBLAS's bf16 rate on this GPU: a ``size``-cubed product of random matrices (the measured ceiling)."""
+    if device.type != "cuda":
+        return None
+    a, b = (torch.randn(size, size, device=device, dtype=torch.bfloat16) for _ in range(2))
+    ms = bench_ms(lambda: a @ b, device, [], 1)
+    return 2 * size**3 / (ms * 1e-3) / 1e12
+
+
 def reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, lengths: list[int]) -> list[torch.Tensor]:
     """fp32 attention of each row over its real tokens only (SDPA's math backend), ``(H, len, D)`` per row."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -353,7 +376,8 @@ def run_case(
 def end_to_end(
     recipe: Path, device: torch.device, overrides: list[str], steps: int, warmup: int, rounds: int
 ) -> dict[str, Any]:
-    """Median training step of ``recipe`` with ``model.attention=sdpa`` and ``=fused``, alternated."""
+    """Median training step and peak memory of ``recipe`` with ``model.attention=sdpa`` and ``=fused``,
+    alternated, then (on CUDA) the host-device synchronisations inside a step of each."""
     import tempfile
 
     from lightning_overhead import run_lightning
@@ -368,12 +392,16 @@ def end_to_end(
     ]
     times: dict[str, list[float]] = {"sdpa": [], "fused": []}
     steps_seen: dict[str, list[float]] = {"sdpa": [], "fused": []}
+    peaks: dict[str, list[float]] = {"sdpa": [], "fused": []}
     failures: dict[str, str] = {}
+    syncs: dict[str, list[dict[str, Any]]] | None = {} if device.type == "cuda" else None
     with tempfile.TemporaryDirectory(prefix="mmzoo-attention-e2e-") as root:
         for index in range(rounds):
             for backend in ("sdpa", "fused") if index % 2 == 0 else ("fused", "sdpa"):
                 if backend in failures:
                     continue
+                if device.type == "cuda":
+                    torch.cuda.reset_peak_memory_stats(device)
                 try:
                     samples = run_lightning(recipe, [*common, f"model.attention={backend}"], warmup, Path(root))
                 except Exception as exc:  # e.g. the kernel cannot run on this device
@@ -382,16 +410,94 @@ def end_to_end(
                     continue
                 times[backend] += samples.inside
                 steps_seen[backend] += samples.step
+                if device.type == "cuda":
+                    peaks[backend].append(torch.cuda.max_memory_allocated(device) / 2**20)
                 print(f"  end to end, {backend}: {statistics.median(samples.inside):.2f} ms", flush=True)
+        if syncs is not None:
+            for backend in ("sdpa", "fused"):
+                if backend in failures:
+                    continue
+                try:
+                    syncs[backend] = sync_sites(recipe, [*common, f"model.attention={backend}"], Path(root))
+                except Exception as exc:  # the timings above stand without it
+                    failures[f"{backend} sync check"] = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    continue
+                print(f"  end to end, {backend}: {len(syncs[backend])} synchronising call sites", flush=True)
     rel = recipe.relative_to(REPO) if recipe.is_relative_to(REPO) else recipe
     return {
         "inside": times,
         "step": steps_seen,
+        "peak_mib": peaks,
+        "syncs": syncs,
         "overrides": common,
         "failures": failures,
         "recipe": str(rel),
         "rounds": rounds,
     }
+
+
+#: Where a traced synchronisation is attributed: the first frame outside these packages.
+_LIBRARIES = ("/torch/", "/lightning/", "/lightning_utilities/", "/torchmetrics/", "/contextlib.py")
+
+
+def sync_sites(recipe: Path, overrides: list[str], root: Path, warmup: int = 2, steps: int = 4) -> list[dict[str, Any]]:
+    """Host-device synchronisations inside the training steps of a short ``fit`` of ``recipe``.
+
+    ``torch.cuda.set_sync_debug_mode("warn")`` is on from ``on_train_batch_start`` to
+    ``on_train_batch_end`` (forward, backward, optimizer step) for ``steps`` steps after ``warmup``.
+    Each warning is traced to its first frame outside torch/Lightning (``site``) and the innermost frame
+    (``via``). Returns one entry per (site, via) with its count, most frequent first.
+    """
+    import traceback
+    from collections import Counter
+
+    import lightning.pytorch as pl
+    from lightning_overhead import run_lightning
+
+    counts: Counter[tuple[str, str]] = Counter()
+
+    def record(message: Any, category: Any, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+        if "synchronizing" not in str(message):
+            return
+        # Without this function's own frame and the warnings machinery that called it.
+        frames = [f for f in traceback.extract_stack()[:-1] if not f.filename.endswith("warnings.py")]
+        outside = [f for f in frames if not any(part in f.filename for part in _LIBRARIES)]
+        site = outside[-1] if outside else frames[-1]
+        if Path(site.filename).parent == Path(__file__).parent:
+            return  # the benchmark's own step timer synchronises around the step, not inside it
+        via = frames[-1]
+        counts[(f"{_short(site.filename)}:{site.lineno} {site.name}", f"{_short(via.filename)}:{via.lineno} {via.name}")] += 1
+
+    class SyncWatch(pl.Callback):
+        def on_train_batch_start(self, trainer: Any, module: Any, batch: Any, batch_idx: int) -> None:
+            if batch_idx >= warmup:
+                warnings.filterwarnings("always", message=".*synchronizing")
+                warnings.showwarning = record
+                torch.cuda.set_sync_debug_mode("warn")
+
+        def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+            torch.cuda.set_sync_debug_mode("default")
+
+    try:
+        run_lightning(
+            recipe,
+            [*overrides, f"trainer.max_steps={warmup + steps}", "trainer.enable_progress_bar=false"],
+            0,
+            root,
+            callbacks=[SyncWatch()],
+        )
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    return [{"site": site, "via": via, "count": n} for (site, via), n in counts.most_common()]
+
+
+def _short(filename: str) -> str:
+    """A path from its package on (``mmzoo/module.py``, ``torch/nn/functional.py``)."""
+    parts = Path(filename).parts
+    for anchor in ("mmzoo", "torch", "lightning", "torchmetrics", "benchmarks"):
+        if anchor in parts:
+            return "/".join(parts[len(parts) - 1 - parts[::-1].index(anchor) :])
+    return Path(filename).name
 
 
 # -- page ---------------------------------------------------------------------------------------
@@ -461,7 +567,7 @@ def notes(rows: list[Row]) -> list[str]:
     return [f"- {labels[name]}: n/a ({note})" for name, note in seen.items()]
 
 
-def targets(rows: list[Row], device: torch.device, e2e: dict[str, Any] | None) -> list[str]:
+def targets(rows: list[Row], device: torch.device, e2e: list[dict[str, Any]], ceiling: float | None = None) -> list[str]:
     lines = ["## Targets", ""]
     # 1. error: the kernel's bf16 error within 2x SDPA's.
     ratios = [
@@ -499,6 +605,13 @@ def targets(rows: list[Row], device: torch.device, e2e: dict[str, Any] | None) -
             f"- No mask, forward at least 0.8x FlashAttention-2's published H100 TFLOP/s (FP16, same shapes):"
             f" {passed} of {len(checks)} shapes. " + "; ".join(parts) + "."
         )
+        best = max(ours for _, ours, _, _ in checks)
+        peak = dense_peak(device)
+        fractions = [f"{best / peak:.0%} of the datasheet dense bf16 peak ({peak:.0f})"] if peak else []
+        if ceiling:
+            fractions.append(f"{best / ceiling:.0%} of cuBLAS's bf16 rate measured here ({ceiling:.0f})")
+        if fractions:
+            lines.append(f"  Best no-mask forward: {best:.0f} TFLOP/s, " + " and ".join(fractions) + ".")
         if device.type == "cuda" and "H100" not in torch.cuda.get_device_name(device):
             lines.append("  (This GPU is not an H100: the comparison with the published H100 figures is indicative.)")
     else:
@@ -523,45 +636,79 @@ def targets(rows: list[Row], device: torch.device, e2e: dict[str, Any] | None) -
                     f" min {min(values):.2f}x, max {max(values):.2f}x."
                 )
     # 4. end to end.
-    if e2e is not None:
-        sdpa_ms = statistics.median(e2e["inside"]["sdpa"]) if e2e["inside"]["sdpa"] else None
-        fused_ms = statistics.median(e2e["inside"]["fused"]) if e2e["inside"]["fused"] else None
+    for run in e2e:
+        sdpa_ms = statistics.median(run["inside"]["sdpa"]) if run["inside"]["sdpa"] else None
+        fused_ms = statistics.median(run["inside"]["fused"]) if run["inside"]["fused"] else None
         if sdpa_ms and fused_ms:
             lines.append(
-                f"- End to end: training step {sdpa_ms:.2f} ms with SDPA, {fused_ms:.2f} ms with the kernel:"
-                f" speed-up {sdpa_ms / fused_ms:.2f}x (**{'faster' if fused_ms < sdpa_ms else 'not faster'}**)."
+                f"- End to end ({variant_label(run)}): training step {sdpa_ms:.2f} ms with SDPA, {fused_ms:.2f} ms"
+                f" with the kernel: speed-up {sdpa_ms / fused_ms:.2f}x"
+                f" (**{'faster' if fused_ms < sdpa_ms else 'not faster'}**)."
+            )
+        syncs = run.get("syncs")
+        if syncs:
+            found = {backend: sum(site["count"] for site in sites) for backend, sites in syncs.items()}
+            lines.append(
+                f"- Host-device synchronisations inside a training step ({variant_label(run)}): "
+                + ", ".join(f"{count} with {backend}" for backend, count in found.items())
+                + (" (**none**)." if not any(found.values()) else " (sites in the end-to-end section).")
             )
     lines.append("")
     return lines
 
 
+def variant_label(run: dict[str, Any]) -> str:
+    """``recipe`` plus the variant's own overrides, for the page."""
+    extra = run.get("variant") or []
+    return f"`{run['recipe']}`" + (f" with `{' '.join(extra)}`" if extra else " as shipped")
+
+
 def e2e_section(e2e: dict[str, Any]) -> list[str]:
     lines = [
-        "## End to end",
+        f"## End to end: {variant_label(e2e)}",
         "",
         f"`{e2e['recipe']}` trained through the `mmzoo fit` path (`build_trainer` + `trainer.fit`) with",
         f"`model.attention=sdpa` and `model.attention=fused`, {e2e['rounds']} runs of each, alternated.",
         f"Overrides for both: `{' '.join(e2e['overrides'])}`.",
         "*inside*: `on_train_batch_start` to `on_train_batch_end` (forward, backward, optimizer step);",
-        "*step*: one step's start to the next one's (adds data loading and Lightning's bookkeeping).",
+        "*step*: one step's start to the next one's (adds data loading and Lightning's bookkeeping);",
+        "*steps/s*: 1000 / step median; *peak MiB*: the most memory allocated on the GPU during a run",
+        "(`torch.cuda.max_memory_allocated`; model, optimizer state, activations, batch).",
         "",
-        "| attention | inside median ms | step median ms | steps |",
-        "|---|---|---|---|",
+        "| attention | inside median ms | step median ms | steps/s | peak MiB | steps |",
+        "|---|---|---|---|---|---|",
     ]
     for backend in ("sdpa", "fused"):
         inside, step = e2e["inside"][backend], e2e["step"][backend]
+        step_ms = statistics.median(step) if step else None
+        peaks = e2e.get("peak_mib", {}).get(backend) or []
         lines.append(
-            f"| {backend} | {fmt(statistics.median(inside) if inside else None, 2)} |"
-            f" {fmt(statistics.median(step) if step else None, 2)} | {len(inside)} |"
+            f"| {backend} | {fmt(statistics.median(inside) if inside else None, 2)} | {fmt(step_ms, 2)} |"
+            f" {fmt(1000 / step_ms if step_ms else None, 1)} | {fmt(max(peaks) if peaks else None, 0)} | {len(inside)} |"
         )
     for backend, failure in e2e.get("failures", {}).items():
         lines.append(f"\n`{backend}` failed: {failure}")
+    syncs = e2e.get("syncs")
+    if syncs is not None:
+        lines += [
+            "",
+            "Host-device synchronisations: a short run of each backend with",
+            '`torch.cuda.set_sync_debug_mode("warn")` from `on_train_batch_start` to `on_train_batch_end` (forward,',
+            "backward and optimizer step) after two warm-up steps; each synchronising call is traced to the first",
+            "frame outside torch and Lightning.",
+            "",
+        ]
+        for backend, sites in syncs.items():
+            if not sites:
+                lines.append(f"- {backend}: none")
+            for site in sites:
+                lines.append(f"- {backend}: `{site['site']}` via `{site['via']}`, {site['count']} times")
     lines.append("")
     return lines
 
 
 def write_page(
-    path: Path, rows: list[Row], device: torch.device, command: str, flex: str, e2e: dict[str, Any] | None, args: Any
+    path: Path, rows: list[Row], device: torch.device, command: str, flex: str, e2e: list[dict[str, Any]], args: Any
 ) -> None:
     import triton
 
@@ -604,7 +751,7 @@ def write_page(
     missing = notes(rows)
     if missing:
         lines += ["Not measured:", "", *missing, ""]
-    lines += targets(rows, device, e2e)
+    lines += targets(rows, device, e2e, args.matmul_tflops)
     lines += [
         "FlashAttention-2 reference: forward TFLOP/s on H100 80GB SXM5, FP16, no mask, 16k tokens, hidden",
         "2048, from Figure 5 of Shah et al., *FlashAttention-3* (arXiv:2407.08608), by sequence length:",
@@ -617,8 +764,8 @@ def write_page(
         "Where the `flash_attn` package is installed, FA2 is also timed on this GPU (*FA2 here* above).",
         "",
     ]
-    if e2e is not None:
-        lines += e2e_section(e2e)
+    for run in e2e:
+        lines += e2e_section(run)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(splice_results(path, lines), encoding="utf-8")
 
@@ -643,7 +790,7 @@ def splice_results(path: Path, lines: list[str]) -> str:
 # -- main ---------------------------------------------------------------------------------------
 
 
-def save_results(path: Path, rows: list[Row], e2e: dict[str, Any] | None, device: str) -> None:
+def save_results(path: Path, rows: list[Row], e2e: list[dict[str, Any]], device: str) -> None:
     data = {
         "device": device,
         "rows": [
@@ -661,20 +808,20 @@ def save_results(path: Path, rows: list[Row], e2e: dict[str, Any] | None, device
     path.write_text(json.dumps(data, indent=1), encoding="utf-8")
 
 
-def load_results(path: Path | None, device: str) -> tuple[dict[Case, Row], dict[str, Any] | None]:
+def load_results(path: Path | None, device: str) -> tuple[dict[Case, Row], list[dict[str, Any]]]:
     """Rows (and the end-to-end figures) an earlier run on the same device saved with ``--results``."""
     if path is None or not path.is_file():
-        return {}, None
+        return {}, []
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("device") != device:
         print(f"{path} holds figures from {data.get('device')}, not {device}: not reused", flush=True)
-        return {}, None
+        return {}, []
     rows = {}
     for item in data["rows"]:
         case = Case(**item["case"])
         results = {name: Measured(**values) for name, values in item["results"].items()}
         rows[case] = Row(case, results, item["block_mask_ms"], item["fa2_forward_ms"])
-    return rows, data.get("e2e")
+    return rows, data.get("e2e") or []
 
 
 def grid(args: Any, device: torch.device) -> list[Case]:
@@ -718,8 +865,20 @@ def main(argv: list[str] | None = None) -> Path:
         help="JSON file of measured rows: saved after each case, and rows already in it are not measured again",
     )
     parser.add_argument("--end-to-end", action="store_true", help="also time a fusion recipe with sdpa and fused")
+    parser.add_argument(
+        "--no-grid", action="store_true", help="measure no grid rows (the page shows those in --results)"
+    )
     parser.add_argument("--e2e-recipe", type=Path, default=E2E_RECIPE)
-    parser.add_argument("--e2e-override", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--e2e-override", action="append", default=[], metavar="KEY=VALUE", help="an override for every variant"
+    )
+    parser.add_argument(
+        "--e2e-variant",
+        action="append",
+        metavar="'KEY=VALUE;KEY=VALUE'",
+        help="a variant of the recipe to time end to end, its overrides separated by ';' (repeatable;"
+        " default: the recipe as shipped)",
+    )
     parser.add_argument("--e2e-steps", type=int, default=40)
     parser.add_argument("--e2e-warmup", type=int, default=10)
     parser.add_argument("--e2e-rounds", type=int, default=2)
@@ -736,6 +895,7 @@ def main(argv: list[str] | None = None) -> Path:
             if hasattr(dynamo_config, name):
                 setattr(dynamo_config, name, 256)
 
+    args.matmul_tflops = matmul_tflops(device)
     rows: list[Row] = []
     cases = grid(args, device)
     args.tokens_used = cases[0].batch * cases[0].seq_len if cases else 0
@@ -746,6 +906,8 @@ def main(argv: list[str] | None = None) -> Path:
     for case in cases:
         if case in done:
             rows.append(done[case])
+            continue
+        if args.no_grid:
             continue
         start = time.perf_counter()
         row = run_case(case, device, torch.bfloat16, flex, args.repeats, tuple(args.backends))
@@ -762,11 +924,22 @@ def main(argv: list[str] | None = None) -> Path:
             save_results(args.results, rows, e2e, label)
         write_page(args.output, rows, device, command, flex, e2e, args)
     if args.end_to_end:
-        e2e = end_to_end(
-            args.e2e_recipe.resolve(), device, args.e2e_override, args.e2e_steps, args.e2e_warmup, args.e2e_rounds
-        )
-        if args.results is not None:
-            save_results(args.results, rows, e2e, label)
+        variants = [[o.strip() for o in v.split(";") if o.strip()] for v in (args.e2e_variant or [""])]
+        for variant in variants:
+            if any(run.get("variant") == variant for run in e2e):
+                continue  # measured by an earlier run with these --results
+            run = end_to_end(
+                args.e2e_recipe.resolve(),
+                device,
+                [*args.e2e_override, *variant],
+                args.e2e_steps,
+                args.e2e_warmup,
+                args.e2e_rounds,
+            )
+            e2e.append({**run, "variant": variant})
+            if args.results is not None:
+                save_results(args.results, rows, e2e, label)
+            write_page(args.output, rows, device, command, flex, e2e, args)
     write_page(args.output, rows, device, command, flex, e2e, args)
     print(f"wrote {args.output}")
     return args.output

@@ -146,7 +146,14 @@ VARIANTS: dict[str, tuple[list[str], bool, str]] = {
 
 
 def run_lightning(
-    recipe_path: Path, overrides: list[str], warmup: int, root: Path, *, log: bool = True, progress: str = "default"
+    recipe_path: Path,
+    overrides: list[str],
+    warmup: int,
+    root: Path,
+    *,
+    log: bool = True,
+    progress: str = "default",
+    callbacks: list[Any] | None = None,
 ) -> Samples:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import TQDMProgressBar
@@ -175,7 +182,7 @@ def run_lightning(
             module.log = lambda *args, **kwargs: None
             module.log_dict = lambda *args, **kwargs: None
             module._log_training_step = lambda *args, **kwargs: None
-        callbacks: list[Any] = [StepTimer()]
+        callbacks = [*(callbacks or []), StepTimer()]
         if progress == "tqdm":
             callbacks.append(TQDMProgressBar())
         trainer = build_trainer(recipe, run_dir, callbacks=callbacks, fit=True)

@@ -41,13 +41,23 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import triton
 import triton.language as tl
 from torch import Tensor
 
-__all__ = ["INTERPRETED", "attention_forward", "attention_backward"]
+from mmzoo.ops._attention_configs import INTERPRETER_CONFIG, LaunchConfig, launch_config
+
+__all__ = [
+    "INTERPRETED",
+    "KernelLaunch",
+    "attention_backward",
+    "attention_forward",
+    "backward_launches",
+    "forward_launch",
+]
 
 
 def _interpret_mode() -> bool:
@@ -154,22 +164,74 @@ def _allowed(q_idx, q_hi, q_seg, k_idx, k_hi, k_seg, HAS_SEG: tl.constexpr):
 # --------------------------------------------------------------------------------------------------
 # Forward
 # --------------------------------------------------------------------------------------------------
+# Without segment ids only the last key block of a row can hold padded keys, so the key loops run in
+# two parts: the blocks wholly inside the key length with no mask at all (``MASKED=False``), then the
+# one block that straddles the length with the mask. Query rows past the query length need no mask in
+# the loops either: the forward pass zeroes them when it writes, and the backward kernels load them as
+# zeros, which makes their contributions exactly zero. With segment ids every block is masked.
 
 
 @triton.jit
-def _fwd_step(q, k, v, ok, m_i, l_i, acc, qk_scale, PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr):
+def _fwd_step(
+    q, k, v, ok, m_i, l_i, acc, qk_scale,
+    MASKED: tl.constexpr, PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
+):  # fmt: skip
     """One online-softmax step over a key block: returns the updated ``(m_i, l_i, acc)``."""
     s = _mm(q, tl.trans(k), PRECISION, UPCAST_DOT) * qk_scale
-    s = tl.where(ok, s, float("-inf"))
+    if MASKED:
+        s = tl.where(ok, s, float("-inf"))
     m_new = tl.maximum(m_i, tl.reduce(s, 1, _max_combine))
-    # A row that has seen no allowed key keeps m == -inf; subtracting a finite stand-in keeps
-    # exp2(-inf - (-inf)) = NaN out, and every term of such a row stays exactly 0.
-    m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
+    if MASKED:
+        # A row that has seen no allowed key keeps m == -inf; subtracting a finite stand-in keeps
+        # exp2(-inf - (-inf)) = NaN out, and every term of such a row stays exactly 0.
+        m_ref = tl.where(m_new == float("-inf"), 0.0, m_new)
+    else:
+        m_ref = m_new  # every score of the block is finite
     alpha = tl.exp2(m_i - m_ref)  # rescales what was accumulated under the old maximum
     p = tl.exp2(s - m_ref[:, None])
     l_i = l_i * alpha + tl.reduce(p, 1, _add_combine)
     acc = acc * alpha[:, None] + _mm(p.to(v.dtype), v, PRECISION, UPCAST_DOT)
     return m_new, l_i, acc
+
+
+@triton.jit
+def _fwd_loop(
+    q, q_seg, q_span, offs_m, q_hi, k_hi, cols,
+    k_blk, v_blk, ks_blk, k_offs, v_offs, stride_kn, stride_vn, stride_ksn,
+    start, end, m_i, l_i, acc, qk_scale,
+    BLOCK_N: tl.constexpr, HAS_SEG: tl.constexpr, SKIP_BLOCKS: tl.constexpr, MASKED: tl.constexpr,
+    PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
+):  # fmt: skip
+    """The forward steps over key blocks ``start, start + BLOCK_N, ... < end``.
+
+    The key-side pointers point at block ``start`` on entry. Returns ``(m_i, l_i, acc, k_blk, v_blk,
+    ks_blk)`` with the pointers advanced past the last block.
+    """
+    for start_n in range(start, end, BLOCK_N):
+        if MASKED:
+            offs_n = start_n + cols
+            col_in = offs_n < k_hi
+            k = tl.load(k_blk + k_offs, mask=col_in[:, None], other=0.0)
+            v = tl.load(v_blk + v_offs, mask=col_in[:, None], other=0.0)
+            if HAS_SEG:
+                k_seg = tl.load(ks_blk + cols * stride_ksn, mask=col_in, other=-1)
+            else:
+                k_seg = offs_n  # unused
+            ok = _allowed(offs_m[:, None], q_hi, q_seg[:, None], offs_n[None, :], k_hi, k_seg[None, :], HAS_SEG)
+            if SKIP_BLOCKS:
+                k_lo, k_top, k_shared, k_any = _segment_span(k_seg, col_in)
+                if _spans_meet(q_span[0], q_span[1], q_span[2], q_span[3], k_lo, k_top, k_shared, k_any):
+                    m_i, l_i, acc = _fwd_step(q, k, v, ok, m_i, l_i, acc, qk_scale, True, PRECISION, UPCAST_DOT)
+            else:
+                m_i, l_i, acc = _fwd_step(q, k, v, ok, m_i, l_i, acc, qk_scale, True, PRECISION, UPCAST_DOT)
+        else:
+            k = tl.load(k_blk + k_offs)
+            v = tl.load(v_blk + v_offs)
+            m_i, l_i, acc = _fwd_step(q, k, v, None, m_i, l_i, acc, qk_scale, False, PRECISION, UPCAST_DOT)
+        k_blk += BLOCK_N * stride_kn
+        v_blk += BLOCK_N * stride_vn
+        ks_blk += BLOCK_N * stride_ksn
+    return m_i, l_i, acc, k_blk, v_blk, ks_blk
 
 
 @triton.jit
@@ -183,13 +245,14 @@ def _fwd_kernel(
     stride_lb, stride_lh, stride_lm,
     stride_qsb, stride_qsm, stride_ksb, stride_ksn,
     stride_qlen, stride_klen,
-    H, Tq, Tk, n_m_blocks,
+    H, Tq, Tk,
     qk_scale,  # softmax scale * log2(e): scores live in the base-2 domain so exp2 can be used
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     HAS_QLEN: tl.constexpr, HAS_KLEN: tl.constexpr, HAS_SEG: tl.constexpr, SKIP_BLOCKS: tl.constexpr,
     PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
 ):  # fmt: skip
     # A 1-D grid: consecutive programs share one (batch, head), so its K/V tiles are reused from L2.
+    n_m_blocks = (Tq + BLOCK_M - 1) // BLOCK_M
     pid = tl.program_id(0)
     pid_m = pid % n_m_blocks
     pid_bh = pid // n_m_blocks
@@ -203,7 +266,7 @@ def _fwd_kernel(
     k_end = tl.where(start_m < q_hi, k_hi, 0)
 
     # Addressing: 64-bit offsets to the (batch, head) slice and to this block's first row, small 32-bit
-    # offsets within a tile; the key-side pointers below advance by one block per iteration.
+    # offsets within a tile; the key-side pointers advance by one block per iteration.
     rows = tl.arange(0, BLOCK_M)
     cols = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, HEAD_DIM)
@@ -216,10 +279,11 @@ def _fwd_kernel(
         mask=row_in[:, None],
         other=0.0,
     )
+    q_span = (0, 0, False, False)  # unused without block skipping
     if HAS_SEG:
         q_seg = tl.load(QSeg + b * stride_qsb + m64 * stride_qsm + rows * stride_qsm, mask=row_in, other=-1)
         if SKIP_BLOCKS:
-            q_lo, q_top, q_shared, q_any = _segment_span(q_seg, offs_m < q_hi)
+            q_span = _segment_span(q_seg, offs_m < q_hi)
     else:
         q_seg = offs_m  # unused
     # Loop-invariant 32-bit offsets within a key block; only the scalar block pointers advance.
@@ -233,32 +297,29 @@ def _fwd_kernel(
     l_i = tl.full((BLOCK_M,), 0.0, tl.float32)  # running sum of exp2(score - m_i)
     acc = tl.full((BLOCK_M, HEAD_DIM), 0.0, tl.float32)  # running unnormalised output
 
-    for start_n in range(0, k_end, BLOCK_N):
-        offs_n = start_n + cols
-        col_in = offs_n < k_hi
-        k = tl.load(k_blk + k_offs, mask=col_in[:, None], other=0.0)
-        v = tl.load(v_blk + v_offs, mask=col_in[:, None], other=0.0)
-        if HAS_SEG:
-            k_seg = tl.load(ks_blk + cols * stride_ksn, mask=col_in, other=-1)
-        else:
-            k_seg = offs_n  # unused
-        ok = _allowed(offs_m[:, None], q_hi, q_seg[:, None], offs_n[None, :], k_hi, k_seg[None, :], HAS_SEG)
-        if SKIP_BLOCKS:
-            k_lo, k_top, k_shared, k_any = _segment_span(k_seg, col_in)
-            if _spans_meet(q_lo, q_top, q_shared, q_any, k_lo, k_top, k_shared, k_any):
-                m_i, l_i, acc = _fwd_step(q, k, v, ok, m_i, l_i, acc, qk_scale, PRECISION, UPCAST_DOT)
-        else:
-            m_i, l_i, acc = _fwd_step(q, k, v, ok, m_i, l_i, acc, qk_scale, PRECISION, UPCAST_DOT)
+    if HAS_SEG:
+        k_full = k_end * 0
+    else:
+        k_full = tl.minimum(k_end, (k_hi // BLOCK_N) * BLOCK_N)
+        m_i, l_i, acc, k_blk, v_blk, ks_blk = _fwd_loop(
+            q, q_seg, q_span, offs_m, q_hi, k_hi, cols,
+            k_blk, v_blk, ks_blk, k_offs, v_offs, stride_kn, stride_vn, stride_ksn,
+            0, k_full, m_i, l_i, acc, qk_scale,
+            BLOCK_N, HAS_SEG, SKIP_BLOCKS, False, PRECISION, UPCAST_DOT,
+        )  # fmt: skip
+    m_i, l_i, acc, k_blk, v_blk, ks_blk = _fwd_loop(
+        q, q_seg, q_span, offs_m, q_hi, k_hi, cols,
+        k_blk, v_blk, ks_blk, k_offs, v_offs, stride_kn, stride_vn, stride_ksn,
+        k_full, k_end, m_i, l_i, acc, qk_scale,
+        BLOCK_N, HAS_SEG, SKIP_BLOCKS, True, PRECISION, UPCAST_DOT,
+    )  # fmt: skip
 
-        k_blk += BLOCK_N * stride_kn
-        v_blk += BLOCK_N * stride_vn
-        ks_blk += BLOCK_N * stride_ksn
-
-    # Rows with no allowed key have l == 0 and acc == 0: divide by 1 to output exact zeros.
-    has_keys = l_i > 0.0
-    out = acc / tl.where(has_keys, l_i, 1.0)[:, None]
+    # Rows past the query length, and rows with no allowed key (l == 0, acc == 0), are written as zeros.
+    has_keys = (l_i > 0.0) & (offs_m < q_hi)
+    safe_l = tl.where(has_keys, l_i, 1.0)
+    out = tl.where(has_keys[:, None], acc / safe_l[:, None], 0.0)
     # Natural-log log-sum-exp of the scaled scores (-inf for rows without keys).
-    lse = tl.where(has_keys, (m_i + tl.log2(tl.where(has_keys, l_i, 1.0))) * 0.6931471805599453, float("-inf"))
+    lse = tl.where(has_keys, (m_i + tl.log2(safe_l)) * 0.6931471805599453, float("-inf"))
 
     tl.store(
         Out + b * stride_ob + h * stride_oh + m64 * stride_om + rows[:, None] * stride_om + offs_d[None, :] * stride_od,
@@ -279,10 +340,11 @@ def _bwd_delta_kernel(
     stride_ob, stride_oh, stride_om, stride_od,
     stride_dob, stride_doh, stride_dom, stride_dod,
     stride_dlb, stride_dlh, stride_dlm,
-    H, Tq, n_m_blocks,
+    H, Tq,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, HAS_DLSE: tl.constexpr,
 ):  # fmt: skip
     """``delta = rowsum(dO * O) - dLse`` in fp32, written contiguous ``(B, H, Tq)``."""
+    n_m_blocks = (Tq + BLOCK_M - 1) // BLOCK_M
     pid = tl.program_id(0)
     pid_m = pid % n_m_blocks
     pid_bh = pid // n_m_blocks
@@ -313,22 +375,67 @@ def _bwd_delta_kernel(
 def _lse_base2(lse):
     """Stored natural-log log-sum-exp to the base-2 domain of the kernels' scores.
 
-    Rows without keys stored ``-inf``; every probability of such a row is masked to zero anyway, so any
-    finite value does, and it keeps ``exp2`` from overflowing to ``inf`` in the discarded lanes.
+    Rows without keys stored ``-inf``; every probability of such a row is masked to zero anyway (or, for
+    a row past the query length, multiplies a zero gradient), so any finite value does, and it keeps
+    ``exp2`` from overflowing to ``inf`` in the discarded lanes.
     """
     return tl.where(lse == float("-inf"), 0.0, lse * 1.4426950408889634)
 
 
 @triton.jit
-def _dkdv_step(q, k, v, do, ok_t, lse2, delta, dk, dv, qk_scale, PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr):
+def _dkdv_step(
+    q, k, v, do, ok_t, lse2, delta, dk, dv, qk_scale,
+    MASKED: tl.constexpr, PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
+):  # fmt: skip
     """Adds one query block's contribution to the ``(N, D)`` accumulators; returns ``(dk, dv)``."""
     # P^T recomputed from the stored log-sum-exp; disallowed pairs are exactly zero.
     s_t = _mm(k, tl.trans(q), PRECISION, UPCAST_DOT) * qk_scale
-    p_t = tl.where(ok_t, tl.exp2(s_t - lse2[None, :]), 0.0)
+    p_t = tl.exp2(s_t - lse2[None, :])
+    if MASKED:
+        p_t = tl.where(ok_t, p_t, 0.0)
     dv += _mm(p_t.to(do.dtype), do, PRECISION, UPCAST_DOT)
     dp_t = _mm(v, tl.trans(do), PRECISION, UPCAST_DOT)
     ds_t = p_t * (dp_t - delta[None, :])  # dS = P * (dP - delta), transposed
     dk += _mm(ds_t.to(q.dtype), q, PRECISION, UPCAST_DOT)
+    return dk, dv
+
+
+@triton.jit
+def _dkdv_loop(
+    k, v, k_seg, k_span, offs_n, k_hi, q_hi, rows,
+    q_blk, do_blk, lse_blk, delta_blk, qs_blk, q_offs, do_offs, stride_qm, stride_dom, stride_lm, stride_qsm,
+    end, dk, dv, qk_scale,
+    BLOCK_M: tl.constexpr, HAS_SEG: tl.constexpr, SKIP_BLOCKS: tl.constexpr, MASKED: tl.constexpr,
+    PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
+):  # fmt: skip
+    """The dK/dV steps over query blocks ``0, BLOCK_M, ... < end``; returns ``(dk, dv)``."""
+    for start_m in range(0, end, BLOCK_M):
+        offs_m = start_m + rows
+        row_in = offs_m < q_hi
+        q = tl.load(q_blk + q_offs, mask=row_in[:, None], other=0.0)
+        do = tl.load(do_blk + do_offs, mask=row_in[:, None], other=0.0)
+        lse2 = _lse_base2(tl.load(lse_blk + rows * stride_lm, mask=row_in, other=0.0))
+        delta = tl.load(delta_blk + rows, mask=row_in, other=0.0)
+        if MASKED:
+            if HAS_SEG:
+                q_seg = tl.load(qs_blk + rows * stride_qsm, mask=row_in, other=-1)
+            else:
+                q_seg = offs_m  # unused
+            ok_t = _allowed(offs_m[None, :], q_hi, q_seg[None, :], offs_n[:, None], k_hi, k_seg[:, None], HAS_SEG)
+            if SKIP_BLOCKS:
+                q_lo, q_top, q_shared, q_any = _segment_span(q_seg, row_in)
+                if _spans_meet(q_lo, q_top, q_shared, q_any, k_span[0], k_span[1], k_span[2], k_span[3]):
+                    dk, dv = _dkdv_step(q, k, v, do, ok_t, lse2, delta, dk, dv, qk_scale, True, PRECISION, UPCAST_DOT)
+            else:
+                dk, dv = _dkdv_step(q, k, v, do, ok_t, lse2, delta, dk, dv, qk_scale, True, PRECISION, UPCAST_DOT)
+        else:
+            dk, dv = _dkdv_step(q, k, v, do, None, lse2, delta, dk, dv, qk_scale, False, PRECISION, UPCAST_DOT)
+
+        q_blk += BLOCK_M * stride_qm
+        do_blk += BLOCK_M * stride_dom
+        lse_blk += BLOCK_M * stride_lm
+        delta_blk += BLOCK_M
+        qs_blk += BLOCK_M * stride_qsm
     return dk, dv
 
 
@@ -345,7 +452,7 @@ def _bwd_dkdv_kernel(
     stride_dvb, stride_dvh, stride_dvn, stride_dvd,
     stride_qsb, stride_qsm, stride_ksb, stride_ksn,
     stride_qlen, stride_klen,
-    H, Tq, Tk, n_n_blocks,
+    H, Tq, Tk,
     qk_scale, sm_scale,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     HAS_QLEN: tl.constexpr, HAS_KLEN: tl.constexpr, HAS_SEG: tl.constexpr, SKIP_BLOCKS: tl.constexpr,
@@ -357,6 +464,7 @@ def _bwd_dkdv_kernel(
     take the recomputed fp32 tile directly as their left operand; only the loaded low-precision Q and dO
     tiles are transposed.
     """
+    n_n_blocks = (Tk + BLOCK_N - 1) // BLOCK_N
     pid = tl.program_id(0)
     pid_n = pid % n_n_blocks
     pid_bh = pid // n_n_blocks
@@ -385,10 +493,11 @@ def _bwd_dkdv_kernel(
         mask=col_in[:, None],
         other=0.0,
     )
+    k_span = (0, 0, False, False)  # unused without block skipping
     if HAS_SEG:
         k_seg = tl.load(KSeg + b * stride_ksb + n64 * stride_ksn + cols * stride_ksn, mask=col_in, other=-1)
         if SKIP_BLOCKS:
-            k_lo, k_top, k_shared, k_any = _segment_span(k_seg, col_in)
+            k_span = _segment_span(k_seg, col_in)
     else:
         k_seg = offs_n  # unused
     # Loop-invariant 32-bit offsets within a query block; only the scalar block pointers advance.
@@ -402,30 +511,27 @@ def _bwd_dkdv_kernel(
 
     dk = tl.full((BLOCK_N, HEAD_DIM), 0.0, tl.float32)
     dv = tl.full((BLOCK_N, HEAD_DIM), 0.0, tl.float32)
-    for start_m in range(0, q_end, BLOCK_M):
-        offs_m = start_m + rows
-        row_in = offs_m < q_hi
-        q = tl.load(q_blk + q_offs, mask=row_in[:, None], other=0.0)
-        do = tl.load(do_blk + do_offs, mask=row_in[:, None], other=0.0)
-        lse2 = _lse_base2(tl.load(lse_blk + rows * stride_lm, mask=row_in, other=0.0))
-        delta = tl.load(delta_blk + rows, mask=row_in, other=0.0)
-        if HAS_SEG:
-            q_seg = tl.load(qs_blk + rows * stride_qsm, mask=row_in, other=-1)
-        else:
-            q_seg = offs_m  # unused
-        ok_t = _allowed(offs_m[None, :], q_hi, q_seg[None, :], offs_n[:, None], k_hi, k_seg[:, None], HAS_SEG)
-        if SKIP_BLOCKS:
-            q_lo, q_top, q_shared, q_any = _segment_span(q_seg, row_in)
-            if _spans_meet(q_lo, q_top, q_shared, q_any, k_lo, k_top, k_shared, k_any):
-                dk, dv = _dkdv_step(q, k, v, do, ok_t, lse2, delta, dk, dv, qk_scale, PRECISION, UPCAST_DOT)
-        else:
-            dk, dv = _dkdv_step(q, k, v, do, ok_t, lse2, delta, dk, dv, qk_scale, PRECISION, UPCAST_DOT)
-
-        q_blk += BLOCK_M * stride_qm
-        do_blk += BLOCK_M * stride_dom
-        lse_blk += BLOCK_M * stride_lm
-        delta_blk += BLOCK_M
-        qs_blk += BLOCK_M * stride_qsm
+    if HAS_SEG:
+        dk, dv = _dkdv_loop(
+            k, v, k_seg, k_span, offs_n, k_hi, q_hi, rows,
+            q_blk, do_blk, lse_blk, delta_blk, qs_blk, q_offs, do_offs, stride_qm, stride_dom, stride_lm, stride_qsm,
+            q_end, dk, dv, qk_scale,
+            BLOCK_M, HAS_SEG, SKIP_BLOCKS, True, PRECISION, UPCAST_DOT,
+        )  # fmt: skip
+    elif start_n + BLOCK_N <= k_hi:  # every key of the block is real: nothing to mask
+        dk, dv = _dkdv_loop(
+            k, v, k_seg, k_span, offs_n, k_hi, q_hi, rows,
+            q_blk, do_blk, lse_blk, delta_blk, qs_blk, q_offs, do_offs, stride_qm, stride_dom, stride_lm, stride_qsm,
+            q_end, dk, dv, qk_scale,
+            BLOCK_M, HAS_SEG, SKIP_BLOCKS, False, PRECISION, UPCAST_DOT,
+        )  # fmt: skip
+    else:
+        dk, dv = _dkdv_loop(
+            k, v, k_seg, k_span, offs_n, k_hi, q_hi, rows,
+            q_blk, do_blk, lse_blk, delta_blk, qs_blk, q_offs, do_offs, stride_qm, stride_dom, stride_lm, stride_qsm,
+            q_end, dk, dv, qk_scale,
+            BLOCK_M, HAS_SEG, SKIP_BLOCKS, True, PRECISION, UPCAST_DOT,
+        )  # fmt: skip
 
     dk *= sm_scale
     out_in = offs_n < Tk
@@ -452,14 +558,58 @@ def _bwd_dkdv_kernel(
 
 
 @triton.jit
-def _dq_step(q, k, v, do, ok, lse2, delta, dq, qk_scale, PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr):
+def _dq_step(
+    q, k, v, do, ok, lse2, delta, dq, qk_scale,
+    MASKED: tl.constexpr, PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
+):  # fmt: skip
     """Adds one key block's contribution to the ``(M, D)`` dQ accumulator (before the final scale)."""
     s = _mm(q, tl.trans(k), PRECISION, UPCAST_DOT) * qk_scale
-    p = tl.where(ok, tl.exp2(s - lse2[:, None]), 0.0)
+    p = tl.exp2(s - lse2[:, None])
+    if MASKED:
+        p = tl.where(ok, p, 0.0)
     dp = _mm(do, tl.trans(v), PRECISION, UPCAST_DOT)
     ds = p * (dp - delta[:, None])  # dS = P * (dP - delta)
     dq += _mm(ds.to(k.dtype), k, PRECISION, UPCAST_DOT)
     return dq
+
+
+@triton.jit
+def _dq_loop(
+    q, do, lse2, delta, q_seg, q_span, offs_m, q_hi, k_hi, cols,
+    k_blk, v_blk, ks_blk, k_offs, v_offs, stride_kn, stride_vn, stride_ksn,
+    start, end, dq, qk_scale,
+    BLOCK_N: tl.constexpr, HAS_SEG: tl.constexpr, SKIP_BLOCKS: tl.constexpr, MASKED: tl.constexpr,
+    PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
+):  # fmt: skip
+    """The dQ steps over key blocks ``start, start + BLOCK_N, ... < end`` (pointers as :func:`_fwd_loop`).
+
+    Returns ``(dq, k_blk, v_blk, ks_blk)``.
+    """
+    for start_n in range(start, end, BLOCK_N):
+        if MASKED:
+            offs_n = start_n + cols
+            col_in = offs_n < k_hi
+            k = tl.load(k_blk + k_offs, mask=col_in[:, None], other=0.0)
+            v = tl.load(v_blk + v_offs, mask=col_in[:, None], other=0.0)
+            if HAS_SEG:
+                k_seg = tl.load(ks_blk + cols * stride_ksn, mask=col_in, other=-1)
+            else:
+                k_seg = offs_n  # unused
+            ok = _allowed(offs_m[:, None], q_hi, q_seg[:, None], offs_n[None, :], k_hi, k_seg[None, :], HAS_SEG)
+            if SKIP_BLOCKS:
+                k_lo, k_top, k_shared, k_any = _segment_span(k_seg, col_in)
+                if _spans_meet(q_span[0], q_span[1], q_span[2], q_span[3], k_lo, k_top, k_shared, k_any):
+                    dq = _dq_step(q, k, v, do, ok, lse2, delta, dq, qk_scale, True, PRECISION, UPCAST_DOT)
+            else:
+                dq = _dq_step(q, k, v, do, ok, lse2, delta, dq, qk_scale, True, PRECISION, UPCAST_DOT)
+        else:
+            k = tl.load(k_blk + k_offs)
+            v = tl.load(v_blk + v_offs)
+            dq = _dq_step(q, k, v, do, None, lse2, delta, dq, qk_scale, False, PRECISION, UPCAST_DOT)
+        k_blk += BLOCK_N * stride_kn
+        v_blk += BLOCK_N * stride_vn
+        ks_blk += BLOCK_N * stride_ksn
+    return dq, k_blk, v_blk, ks_blk
 
 
 @triton.jit
@@ -474,13 +624,14 @@ def _bwd_dq_kernel(
     stride_dqb, stride_dqh, stride_dqm, stride_dqd,
     stride_qsb, stride_qsm, stride_ksb, stride_ksn,
     stride_qlen, stride_klen,
-    H, Tq, Tk, n_m_blocks,
+    H, Tq, Tk,
     qk_scale, sm_scale,
     HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
     HAS_QLEN: tl.constexpr, HAS_KLEN: tl.constexpr, HAS_SEG: tl.constexpr, SKIP_BLOCKS: tl.constexpr,
     PRECISION: tl.constexpr, UPCAST_DOT: tl.constexpr,
 ):  # fmt: skip
     """One program per query block: ``dQ = scale * dS K`` summed over key blocks up to the key length."""
+    n_m_blocks = (Tq + BLOCK_M - 1) // BLOCK_M
     pid = tl.program_id(0)
     pid_m = pid % n_m_blocks
     pid_bh = pid // n_m_blocks
@@ -517,10 +668,11 @@ def _bwd_dq_kernel(
         tl.load(Lse + b * stride_lb + h * stride_lh + m64 * stride_lm + rows * stride_lm, mask=row_in, other=0.0)
     )
     delta = tl.load(Delta + pid_bh.to(tl.int64) * Tq + offs_m, mask=row_in, other=0.0)
+    q_span = (0, 0, False, False)  # unused without block skipping
     if HAS_SEG:
         q_seg = tl.load(QSeg + b * stride_qsb + m64 * stride_qsm + rows * stride_qsm, mask=row_in, other=-1)
         if SKIP_BLOCKS:
-            q_lo, q_top, q_shared, q_any = _segment_span(q_seg, row_in)
+            q_span = _segment_span(q_seg, row_in)
     else:
         q_seg = offs_m  # unused
     # Loop-invariant 32-bit offsets within a key block; only the scalar block pointers advance.
@@ -531,26 +683,22 @@ def _bwd_dq_kernel(
     ks_blk = KSeg + b * stride_ksb
 
     dq = tl.full((BLOCK_M, HEAD_DIM), 0.0, tl.float32)
-    for start_n in range(0, k_end, BLOCK_N):
-        offs_n = start_n + cols
-        col_in = offs_n < k_hi
-        k = tl.load(k_blk + k_offs, mask=col_in[:, None], other=0.0)
-        v = tl.load(v_blk + v_offs, mask=col_in[:, None], other=0.0)
-        if HAS_SEG:
-            k_seg = tl.load(ks_blk + cols * stride_ksn, mask=col_in, other=-1)
-        else:
-            k_seg = offs_n  # unused
-        ok = _allowed(offs_m[:, None], q_hi, q_seg[:, None], offs_n[None, :], k_hi, k_seg[None, :], HAS_SEG)
-        if SKIP_BLOCKS:
-            k_lo, k_top, k_shared, k_any = _segment_span(k_seg, col_in)
-            if _spans_meet(q_lo, q_top, q_shared, q_any, k_lo, k_top, k_shared, k_any):
-                dq = _dq_step(q, k, v, do, ok, lse2, delta, dq, qk_scale, PRECISION, UPCAST_DOT)
-        else:
-            dq = _dq_step(q, k, v, do, ok, lse2, delta, dq, qk_scale, PRECISION, UPCAST_DOT)
-
-        k_blk += BLOCK_N * stride_kn
-        v_blk += BLOCK_N * stride_vn
-        ks_blk += BLOCK_N * stride_ksn
+    if HAS_SEG:
+        k_full = k_end * 0
+    else:
+        k_full = tl.minimum(k_end, (k_hi // BLOCK_N) * BLOCK_N)
+        dq, k_blk, v_blk, ks_blk = _dq_loop(
+            q, do, lse2, delta, q_seg, q_span, offs_m, q_hi, k_hi, cols,
+            k_blk, v_blk, ks_blk, k_offs, v_offs, stride_kn, stride_vn, stride_ksn,
+            0, k_full, dq, qk_scale,
+            BLOCK_N, HAS_SEG, SKIP_BLOCKS, False, PRECISION, UPCAST_DOT,
+        )  # fmt: skip
+    dq, k_blk, v_blk, ks_blk = _dq_loop(
+        q, do, lse2, delta, q_seg, q_span, offs_m, q_hi, k_hi, cols,
+        k_blk, v_blk, ks_blk, k_offs, v_offs, stride_kn, stride_vn, stride_ksn,
+        k_full, k_end, dq, qk_scale,
+        BLOCK_N, HAS_SEG, SKIP_BLOCKS, True, PRECISION, UPCAST_DOT,
+    )  # fmt: skip
 
     dq *= sm_scale
     tl.store(
@@ -566,102 +714,46 @@ def _bwd_dq_kernel(
 
 
 # --------------------------------------------------------------------------------------------------
-# Launch configuration
+# Launches
 # --------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LaunchConfig:
-    """Tile sizes and launch parameters of one kernel."""
+@dataclass
+class KernelLaunch:
+    """Everything one kernel launch needs except its launch configuration.
 
-    block_m: int
-    block_n: int
-    num_warps: int
-    num_stages: int
+    The grid is one program per tile of ``tiled`` positions (``Tq`` for the forward and dQ kernels,
+    ``Tk`` for dK/dV) per (batch, head); the tile is the config's ``BLOCK_M`` or ``BLOCK_N``, named by
+    ``tile``. :meth:`run` launches with a given :class:`LaunchConfig`; ``benchmarks/attention_tune.py``
+    hands :attr:`args`, :attr:`constexprs` and :meth:`grid` to ``triton.autotune`` instead.
+    """
 
+    name: str  # "forward", "dkdv", "dq" or "delta"
+    kernel: Any  # a @triton.jit function
+    args: tuple[Any, ...]
+    constexprs: dict[str, Any]
+    tiled: int
+    tile: str
+    programs: int  # batch * heads
+    config: LaunchConfig
 
-_INTERPRETER_CONFIG = LaunchConfig(block_m=16, block_n=16, num_warps=1, num_stages=1)
+    def grid(self, meta: dict[str, Any]) -> tuple[int]:
+        return (triton.cdiv(self.tiled, meta[self.tile]) * self.programs,)
 
-# Tiles for Hopper (H100/H200), keyed by head dim. FlashAttention-2 style: the forward pass keeps 128
-# queries resident and streams 64 keys per step; the dK/dV kernel keeps a key block resident (two fp32
-# accumulators) and streams small query blocks; the dQ kernel keeps 128 queries and streams keys.
-# Every entry was compiled offline for sm_90 (triton 3.8) with segment masks on and off: all use wgmma,
-# stay within 255 registers without spilling, and need at most ~82 KB of shared memory. They were not
-# timed on a GPU (none was available), so they are safe standard choices rather than tuned optima.
-_FWD_16BIT = {
-    16: LaunchConfig(block_m=128, block_n=64, num_warps=4, num_stages=3),
-    32: LaunchConfig(block_m=128, block_n=64, num_warps=4, num_stages=3),
-    64: LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=3),
-    128: LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=3),
-}
-_DKDV_16BIT = {
-    16: LaunchConfig(block_m=32, block_n=128, num_warps=8, num_stages=2),
-    32: LaunchConfig(block_m=32, block_n=128, num_warps=8, num_stages=2),
-    64: LaunchConfig(block_m=32, block_n=128, num_warps=8, num_stages=2),
-    128: LaunchConfig(block_m=32, block_n=64, num_warps=8, num_stages=2),
-}
-_DQ_16BIT = {
-    16: LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=2),
-    32: LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=2),
-    64: LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=2),
-    128: LaunchConfig(block_m=128, block_n=32, num_warps=8, num_stages=2),
-}
-# With segment-based block skipping compiled in (16-bit inputs with segment ids), the branch around the
-# products costs registers; these entries replace the ones above that would spill.
-_FWD_16BIT_SKIP = {
-    32: LaunchConfig(block_m=128, block_n=64, num_warps=8, num_stages=3),
-    128: LaunchConfig(block_m=128, block_n=32, num_warps=8, num_stages=3),
-}
-_DKDV_16BIT_SKIP = {
-    128: LaunchConfig(block_m=16, block_n=64, num_warps=8, num_stages=2),
-}
-# fp32 inputs go through 3-pass TF32 products (see ``_precision``): twice the bytes per tile and three
-# products per dot, so the tiles are smaller. Head dim 128 still spills a few hundred bytes per thread
-# whatever the tile; fp32 is the accurate path, not the fast one.
-_FWD_FP32 = {
-    16: LaunchConfig(block_m=64, block_n=64, num_warps=4, num_stages=2),
-    32: LaunchConfig(block_m=64, block_n=64, num_warps=4, num_stages=2),
-    64: LaunchConfig(block_m=64, block_n=32, num_warps=4, num_stages=2),
-    128: LaunchConfig(block_m=64, block_n=32, num_warps=8, num_stages=1),
-}
-_DKDV_FP32 = {
-    16: LaunchConfig(block_m=32, block_n=64, num_warps=4, num_stages=2),
-    32: LaunchConfig(block_m=32, block_n=64, num_warps=4, num_stages=2),
-    64: LaunchConfig(block_m=32, block_n=64, num_warps=8, num_stages=2),
-    128: LaunchConfig(block_m=32, block_n=32, num_warps=8, num_stages=1),
-}
-_DQ_FP32 = {
-    16: LaunchConfig(block_m=64, block_n=32, num_warps=4, num_stages=2),
-    32: LaunchConfig(block_m=64, block_n=32, num_warps=4, num_stages=2),
-    64: LaunchConfig(block_m=64, block_n=32, num_warps=4, num_stages=2),
-    128: LaunchConfig(block_m=32, block_n=32, num_warps=8, num_stages=1),
-}
+    def run(self, config: LaunchConfig | None = None) -> None:
+        """Launch with ``config`` (default: the one chosen for these inputs)."""
+        config = config or self.config
+        self.kernel[self.grid](
+            *self.args,
+            **self.constexprs,
+            BLOCK_M=config.block_m,
+            BLOCK_N=config.block_n,
+            num_warps=config.num_warps,
+            num_stages=config.num_stages,
+        )
 
 
-def forward_config(head_dim: int, dtype: torch.dtype, skip_blocks: bool = False) -> LaunchConfig:
-    """Forward tiles for a head dim in (16, 32, 64, 128); 16x16 tiles under the interpreter."""
-    if INTERPRETED:
-        return _INTERPRETER_CONFIG
-    if dtype == torch.float32:
-        return _FWD_FP32[head_dim]
-    if skip_blocks and head_dim in _FWD_16BIT_SKIP:
-        return _FWD_16BIT_SKIP[head_dim]
-    return _FWD_16BIT[head_dim]
-
-
-def backward_configs(head_dim: int, dtype: torch.dtype, skip_blocks: bool = False) -> tuple[LaunchConfig, LaunchConfig]:
-    """``(dK/dV, dQ)`` tiles for a head dim in (16, 32, 64, 128); 16x16 tiles under the interpreter."""
-    if INTERPRETED:
-        return _INTERPRETER_CONFIG, _INTERPRETER_CONFIG
-    if dtype == torch.float32:
-        return _DKDV_FP32[head_dim], _DQ_FP32[head_dim]
-    dkdv = _DKDV_16BIT_SKIP.get(head_dim, _DKDV_16BIT[head_dim]) if skip_blocks else _DKDV_16BIT[head_dim]
-    return dkdv, _DQ_16BIT[head_dim]
-
-
-# --------------------------------------------------------------------------------------------------
-# Launch helpers
-# --------------------------------------------------------------------------------------------------
+_DELTA_CONFIG = LaunchConfig(block_m=64, block_n=64, num_warps=4, num_stages=1)  # BLOCK_N unused
 
 
 def _skip_blocks(dtype: torch.dtype) -> bool:
@@ -720,6 +812,54 @@ def _upcast_dot(dtype: torch.dtype) -> bool:
     return INTERPRETED and dtype == torch.bfloat16
 
 
+def _config(kernel: str, query: Tensor, key: Tensor, flags: dict[str, bool]) -> LaunchConfig:
+    return launch_config(
+        kernel,
+        query.shape[-1],
+        query.dtype,
+        segments=flags["HAS_SEG"],
+        skip_blocks=flags["SKIP_BLOCKS"],
+        seq_len=max(query.shape[2], key.shape[2]),
+        device=query.device,
+        interpreted=INTERPRETED,
+    )
+
+
+def forward_launch(
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    key_lengths: Tensor | None,
+    query_lengths: Tensor | None,
+    query_segments: Tensor | None,
+    key_segments: Tensor | None,
+    scale: float,
+) -> tuple[Tensor, Tensor, KernelLaunch]:
+    """The outputs ``(out, lse)`` (allocated, not yet written) and the launch that writes them.
+
+    Inputs as for :func:`attention_forward`; the tensors must be non-empty.
+    """
+    batch, heads, tq, head_dim = query.shape
+    tk = key.shape[2]
+    out = torch.empty((batch, heads, tq, head_dim), dtype=query.dtype, device=query.device)
+    lse = torch.empty((batch, heads, tq), dtype=torch.float32, device=query.device)
+    mask_args, flags = _mask_args(query, key_lengths, query_lengths, query_segments, key_segments)
+    q_seg, k_seg, q_len, k_len, *mask_strides = mask_args
+    args = (
+        query, key, value, out, lse,
+        q_seg, k_seg, q_len, k_len,
+        *query.stride(), *key.stride(), *value.stride(), *out.stride(), *lse.stride(),
+        *mask_strides,
+        heads, tq, tk,
+        scale * _LOG2E,
+    )  # fmt: skip
+    constexprs = dict(
+        HEAD_DIM=head_dim, PRECISION=_precision(query.dtype), UPCAST_DOT=_upcast_dot(query.dtype), **flags
+    )
+    config = _config("forward", query, key, flags)
+    return out, lse, KernelLaunch("forward", _fwd_kernel, args, constexprs, tq, "BLOCK_M", batch * heads, config)
+
+
 def attention_forward(
     query: Tensor,
     key: Tensor,
@@ -737,29 +877,85 @@ def attention_forward(
     dtype and the natural-log ``lse`` fp32 ``(B, H, Tq)`` (``-inf`` on rows without keys).
     """
     batch, heads, tq, head_dim = query.shape
-    tk = key.shape[2]
-    out = torch.empty((batch, heads, tq, head_dim), dtype=query.dtype, device=query.device)
-    lse = torch.empty((batch, heads, tq), dtype=torch.float32, device=query.device)
-    if out.numel() == 0:
-        lse.fill_(float("-inf"))
+    if batch * heads * tq * head_dim == 0:
+        out = torch.empty((batch, heads, tq, head_dim), dtype=query.dtype, device=query.device)
+        lse = torch.full((batch, heads, tq), float("-inf"), dtype=torch.float32, device=query.device)
         return out, lse
-    mask_args, flags = _mask_args(query, key_lengths, query_lengths, query_segments, key_segments)
-    cfg = forward_config(head_dim, query.dtype, flags["SKIP_BLOCKS"])
-    q_seg, k_seg, q_len, k_len, *mask_strides = mask_args
-    n_m = triton.cdiv(tq, cfg.block_m)
-    _fwd_kernel[(n_m * batch * heads,)](
-        query, key, value, out, lse,
-        q_seg, k_seg, q_len, k_len,
-        *query.stride(), *key.stride(), *value.stride(), *out.stride(), *lse.stride(),
-        *mask_strides,
-        heads, tq, tk, n_m,
-        scale * _LOG2E,
-        HEAD_DIM=head_dim, BLOCK_M=cfg.block_m, BLOCK_N=cfg.block_n, PRECISION=_precision(query.dtype),
-        UPCAST_DOT=_upcast_dot(query.dtype),
-        num_warps=cfg.num_warps, num_stages=cfg.num_stages,
-        **flags,
-    )  # fmt: skip
+    out, lse, launch = forward_launch(
+        query, key, value, key_lengths, query_lengths, query_segments, key_segments, scale
+    )
+    launch.run()
     return out, lse
+
+
+def backward_launches(
+    grad_out: Tensor,
+    grad_lse: Tensor | None,
+    query: Tensor,
+    key: Tensor,
+    value: Tensor,
+    out: Tensor,
+    lse: Tensor,
+    key_lengths: Tensor | None,
+    query_lengths: Tensor | None,
+    query_segments: Tensor | None,
+    key_segments: Tensor | None,
+    scale: float,
+) -> tuple[Tensor, Tensor, Tensor, tuple[KernelLaunch, KernelLaunch, KernelLaunch]]:
+    """The gradients ``(dq, dk, dv)`` (allocated, not yet written) and the launches that write them,
+    in the order they must run: ``delta``, ``dkdv``, ``dq``.
+
+    Inputs as for :func:`attention_backward`; ``Tq`` and ``Tk`` must be non-zero.
+    """
+    batch, heads, tq, head_dim = query.shape
+    tk = key.shape[2]
+    dq = torch.empty((batch, heads, tq, head_dim), dtype=query.dtype, device=query.device)
+    dk = torch.empty((batch, heads, tk, head_dim), dtype=key.dtype, device=key.device)
+    dv = torch.empty((batch, heads, tk, head_dim), dtype=value.dtype, device=value.device)
+    mask_args, flags = _mask_args(query, key_lengths, query_lengths, query_segments, key_segments)
+    q_seg, k_seg, q_len, k_len, *mask_strides = mask_args
+    constexprs = dict(
+        HEAD_DIM=head_dim, PRECISION=_precision(query.dtype), UPCAST_DOT=_upcast_dot(query.dtype), **flags
+    )
+
+    delta = torch.empty((batch, heads, tq), dtype=torch.float32, device=query.device)
+    grad_out = grad_out.to(query.dtype)
+    dlse = grad_lse if grad_lse is not None else lse
+    delta_launch = KernelLaunch(
+        "delta",
+        _bwd_delta_kernel,
+        (out, grad_out, dlse, delta, *out.stride(), *grad_out.stride(), *dlse.stride(), heads, tq),
+        dict(HEAD_DIM=head_dim, HAS_DLSE=grad_lse is not None),
+        tq,
+        "BLOCK_M",
+        batch * heads,
+        INTERPRETER_CONFIG if INTERPRETED else _DELTA_CONFIG,
+    )
+    common = (*query.stride(), *key.stride(), *value.stride(), *grad_out.stride(), *lse.stride())
+    dkdv_args = (
+        query, key, value, grad_out, lse, delta, dk, dv,
+        q_seg, k_seg, q_len, k_len,
+        *common, *dk.stride(), *dv.stride(),
+        *mask_strides,
+        heads, tq, tk,
+        scale * _LOG2E, scale,
+    )  # fmt: skip
+    dq_args = (
+        query, key, value, grad_out, lse, delta, dq,
+        q_seg, k_seg, q_len, k_len,
+        *common, *dq.stride(),
+        *mask_strides,
+        heads, tq, tk,
+        scale * _LOG2E, scale,
+    )  # fmt: skip
+    dkdv_launch = KernelLaunch(
+        "dkdv", _bwd_dkdv_kernel, dkdv_args, constexprs, tk, "BLOCK_N", batch * heads,
+        _config("dkdv", query, key, flags),
+    )  # fmt: skip
+    dq_launch = KernelLaunch(
+        "dq", _bwd_dq_kernel, dq_args, constexprs, tq, "BLOCK_M", batch * heads, _config("dq", query, key, flags)
+    )
+    return dq, dk, dv, (delta_launch, dkdv_launch, dq_launch)
 
 
 def attention_backward(
@@ -784,58 +980,13 @@ def attention_backward(
     """
     batch, heads, tq, head_dim = query.shape
     tk = key.shape[2]
-    dq = torch.empty((batch, heads, tq, head_dim), dtype=query.dtype, device=query.device)
-    dk = torch.empty((batch, heads, tk, head_dim), dtype=key.dtype, device=key.device)
-    dv = torch.empty((batch, heads, tk, head_dim), dtype=value.dtype, device=value.device)
-    if batch * heads == 0 or head_dim == 0:
-        return dq, dk, dv
-    if tq == 0 or tk == 0:  # nothing attends: every gradient is zero
-        return dq.zero_(), dk.zero_(), dv.zero_()
-    mask_args, flags = _mask_args(query, key_lengths, query_lengths, query_segments, key_segments)
-    cfg_kv, cfg_q = backward_configs(head_dim, query.dtype, flags["SKIP_BLOCKS"])
-    precision = _precision(query.dtype)
-    upcast = _upcast_dot(query.dtype)
-    q_seg, k_seg, q_len, k_len, *mask_strides = mask_args
-
-    delta = torch.empty((batch, heads, tq), dtype=torch.float32, device=query.device)
-    delta_block = 16 if INTERPRETED else 64
-    n_m = triton.cdiv(tq, delta_block)
-    grad_out = grad_out.to(query.dtype)
-    dlse = grad_lse if grad_lse is not None else lse
-    _bwd_delta_kernel[(n_m * batch * heads,)](
-        out, grad_out, dlse, delta,
-        *out.stride(), *grad_out.stride(), *dlse.stride(),
-        heads, tq, n_m,
-        HEAD_DIM=head_dim, BLOCK_M=delta_block, HAS_DLSE=grad_lse is not None,
+    if batch * heads == 0 or head_dim == 0 or tq == 0 or tk == 0:
+        # Nothing attends: every gradient is zero (and empty where a dimension is).
+        return tuple(torch.zeros(t.shape, dtype=t.dtype, device=t.device) for t in (query, key, value))
+    dq, dk, dv, launches = backward_launches(
+        grad_out, grad_lse, query, key, value, out, lse,
+        key_lengths, query_lengths, query_segments, key_segments, scale,
     )  # fmt: skip
-
-    n_n = triton.cdiv(tk, cfg_kv.block_n)
-    _bwd_dkdv_kernel[(n_n * batch * heads,)](
-        query, key, value, grad_out, lse, delta, dk, dv,
-        q_seg, k_seg, q_len, k_len,
-        *query.stride(), *key.stride(), *value.stride(), *grad_out.stride(), *lse.stride(),
-        *dk.stride(), *dv.stride(),
-        *mask_strides,
-        heads, tq, tk, n_n,
-        scale * _LOG2E, scale,
-        HEAD_DIM=head_dim, BLOCK_M=cfg_kv.block_m, BLOCK_N=cfg_kv.block_n, PRECISION=precision,
-        UPCAST_DOT=upcast,
-        num_warps=cfg_kv.num_warps, num_stages=cfg_kv.num_stages,
-        **flags,
-    )  # fmt: skip
-
-    n_m = triton.cdiv(tq, cfg_q.block_m)
-    _bwd_dq_kernel[(n_m * batch * heads,)](
-        query, key, value, grad_out, lse, delta, dq,
-        q_seg, k_seg, q_len, k_len,
-        *query.stride(), *key.stride(), *value.stride(), *grad_out.stride(), *lse.stride(),
-        *dq.stride(),
-        *mask_strides,
-        heads, tq, tk, n_m,
-        scale * _LOG2E, scale,
-        HEAD_DIM=head_dim, BLOCK_M=cfg_q.block_m, BLOCK_N=cfg_q.block_n, PRECISION=precision,
-        UPCAST_DOT=upcast,
-        num_warps=cfg_q.num_warps, num_stages=cfg_q.num_stages,
-        **flags,
-    )  # fmt: skip
+    for launch in launches:
+        launch.run()
     return dq, dk, dv

@@ -290,6 +290,58 @@ def test_bfloat16_with_lengths_and_segments() -> None:
     check_against_reference(q, k, v, [q, k, v], identity, allowed, **mask_kwargs)
 
 
+@DTYPES
+def test_blocks_inside_the_lengths_run_unmasked(dtype: torch.dtype) -> None:
+    """Without segment ids only the block that straddles a length is masked (16-wide blocks here).
+
+    Row 0 has queries 20..31 past its query length inside a full query block, which the unmasked loops
+    see; they must still output zeros and pass no gradient. Large scores check that nothing overflows in
+    those rows (their stored log-sum-exp is -inf).
+    """
+    B, H, T, D = 2, 2, 40, 16
+    key_lengths = torch.tensor([40, 35])
+    query_lengths = torch.tensor([20, 40])
+    generator = torch.Generator().manual_seed(15)
+    base = [torch.randn(B, H, T, D, generator=generator) * 3 for _ in range(3)]
+    q, k, v = (t.to(dtype).requires_grad_() for t in base)
+    allowed = allowed_mask(B, T, T, key_lengths=key_lengths, query_lengths=query_lengths)
+    out, (dq, dk, dv) = check_against_reference(
+        q, k, v, [q, k, v], identity, allowed, key_lengths=key_lengths, query_lengths=query_lengths
+    )
+    assert (out[0, :, 20:] == 0).all() and (dq[0, :, 20:] == 0).all()
+    assert (dk[1, :, 35:] == 0).all() and (dv[1, :, 35:] == 0).all()
+
+
+@DTYPES
+def test_no_mask_with_ragged_block_tails(dtype: torch.dtype) -> None:
+    B, H, Tq, Tk, D = 1, 2, 37, 53, 32
+    q, k, v = leaves((B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, D), dtype=dtype, seed=16)
+    check_against_reference(q, k, v, [q, k, v], identity, torch.ones(B, Tq, Tk, dtype=torch.bool))
+
+
+@pytest.mark.parametrize("segments", [False, True], ids=["lengths", "segments"])
+def test_results_do_not_depend_on_the_launch_configuration(interpreted_kernels, segments: bool) -> None:
+    """Tuned tables may pick any tile shape: each gives the same outputs and gradients."""
+    from mmzoo.ops._attention_configs import LaunchConfig
+
+    B, H, Tq, Tk, D = 2, 1, 45, 38, 16
+    q, k, v, grad = leaves((B, H, Tq, D), (B, H, Tk, D), (B, H, Tk, D), (B, H, Tq, D), dtype=torch.float32, seed=17)
+    lengths = (torch.tensor([38, 21]), torch.tensor([45, 30]))  # keys, queries
+    seg = (torch.randint(-1, 3, (B, Tq)), torch.randint(-1, 3, (B, Tk))) if segments else (None, None)
+    mask = (*lengths, *seg)
+    results = []
+    for config in (None, LaunchConfig(32, 16, 1, 1), LaunchConfig(16, 32, 1, 1)):
+        out, lse, forward = interpreted_kernels.forward_launch(q, k, v, *mask, 0.25)
+        forward.run(config)
+        dq, dk, dv, launches = interpreted_kernels.backward_launches(grad, None, q, k, v, out, lse, *mask, 0.25)
+        for launch in launches:
+            launch.run(None if launch.name == "delta" else config)
+        results.append((out, lse, dq, dk, dv))
+    for other in results[1:]:
+        for expected, got in zip(results[0], other, strict=True):
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
 def test_log_sum_exp_output_and_gradient() -> None:
     """The op's second output is the fp32 log-sum-exp (-inf on empty rows) and is differentiable."""
     B, H, T, D = 2, 1, 20, 16
