@@ -8,7 +8,8 @@ so that each error can be read as a multiple of SDPA's::
     python benchmarks/attention_check.py --jobs 16 --output /tmp/check.jsonl         # on the GPU
     TRITON_INTERPRET=1 python benchmarks/attention_check.py --device cpu --quick    # CPU smoke run
 
-Mask kinds: ``none``; ``lengths`` (ragged key and query lengths, one row with no keys at all);
+bfloat16 is also checked at 1500 and 2500 tokens (head dims 64 and 128), where the tuned tables'
+longer length buckets apply. Mask kinds: ``none``; ``lengths`` (ragged key and query lengths, one row with no keys at all);
 ``segments`` (packed segments, shared tokens, padding ids, plus key lengths, as ``mmzoo.ops.attention``
 passes them); ``cross`` (``Tq != Tk``, neither a multiple of any tile, with lengths and segments).
 Inputs are drawn afresh for each case, and the memory the outputs will be allocated from is filled
@@ -206,9 +207,24 @@ def _worker(task: tuple[dict[str, Any], str]) -> dict[str, Any]:
     return result
 
 
+#: Longer sequences, so that the tuned tables' larger length buckets (over 512 and over 2048) are checked
+#: too: (sequence length) for bfloat16, the benchmark's head dims, lengths and segments.
+LONG = (1500, 2500)
+
+
 def cases(dtypes: list[str], head_dims: list[int], masks: list[str], quick: bool) -> list[Case]:
     size = dict(batch=3, heads=1, seq_len=37, cross_len=53) if quick else {}
-    return [Case(d, h, m, **size) for d in dtypes for h in head_dims for m in masks]
+    found = [Case(d, h, m, **size) for d in dtypes for h in head_dims for m in masks]
+    if not quick and "bfloat16" in dtypes:
+        found += [
+            Case("bfloat16", h, m, seq_len=n)
+            for n in LONG
+            for h in head_dims
+            if h >= 64
+            for m in masks
+            if m in ("lengths", "segments")
+        ]
+    return found
 
 
 def summary(results: list[dict[str, Any]]) -> list[str]:
