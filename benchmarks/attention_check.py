@@ -229,18 +229,18 @@ def cases(dtypes: list[str], head_dims: list[int], masks: list[str], quick: bool
 
 def summary(results: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| dtype | D | mask | passed | rel. error out / dq / dk / dv | x SDPA's error out / dq / dk / dv |",
-        "|---|---|---|---|---|---|",
+        "| dtype | D | mask | T | passed | rel. error out / dq / dk / dv | x SDPA's error out / dq / dk / dv |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         c = r["case"]
         if "error" in r:
-            lines.append(f"| {c['dtype']} | {c['head_dim']} | {c['mask']} | **no** | {r['error']} | |")
+            lines.append(f"| {c['dtype']} | {c['head_dim']} | {c['mask']} | {c['seq_len']} | **no** | {r['error']} | |")
             continue
         errors = " / ".join(f"{r['rel_error'][n]:.1e}" for n in ("out", "dq", "dk", "dv"))
         ratios = " / ".join("n/a" if r["ratio_to_sdpa"][n] is None else f"{r['ratio_to_sdpa'][n]:.2f}" for n in ("out", "dq", "dk", "dv"))
         flag = "yes" if r["passed"] else f"**no** (finite {r['finite']}, zeros {r['zeros_exact']})"
-        lines.append(f"| {c['dtype']} | {c['head_dim']} | {c['mask']} | {flag} | {errors} | {ratios} |")
+        lines.append(f"| {c['dtype']} | {c['head_dim']} | {c['mask']} | {c['seq_len']} | {flag} | {errors} | {ratios} |")
     return lines
 
 
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if sink is not None:
             sink.close()
-    results.sort(key=lambda r: (r["case"]["dtype"], r["case"]["head_dim"], MASKS.index(r["case"]["mask"])))
+    results.sort(key=lambda r: (r["case"]["dtype"], r["case"]["head_dim"], r["case"]["seq_len"], MASKS.index(r["case"]["mask"])))
     print("\n".join(summary(results)))
     failed = sum(not r["passed"] for r in results)
     print(f"{len(results) - failed} of {len(results)} cases passed in {time.perf_counter() - start:.0f} s", flush=True)
