@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import torch
@@ -25,30 +26,39 @@ _UNALIGNABLE = 30.0
 COST_NAMES = ("nll", "best_path_nll", "nll_above_best_path", "log_frames_per_char", "reversed_margin")
 
 
-def byt5_to_alphabet(tokens: Tensor, mask: Tensor, alphabet: str) -> tuple[Tensor, Tensor]:
-    """Map ByT5 byte tokens onto CTC character ids ``1..len(alphabet)``, dropping other bytes.
-
-    Args:
-        tokens: long ``(B, L)`` ByT5 ids; mask: bool ``(B, L)``, ``True`` at real tokens.
-
-    Returns:
-        ``(ids, lengths)``: long ``(B, L')`` character ids padded with ``0`` and long ``(B,)``.
-    """
-    table = torch.zeros(256 + _BYT5_OFFSET, dtype=torch.long, device=tokens.device)
+@functools.lru_cache(maxsize=16)
+def _alphabet_table(alphabet: str, device: torch.device) -> Tensor:
+    """ByT5 id -> CTC character id (``0`` for bytes outside ``alphabet``), built once per alphabet and device."""
+    table = torch.zeros(256 + _BYT5_OFFSET, dtype=torch.long)
     for index, char in enumerate(alphabet, start=1):
         for variant in {char, char.upper()}:
             encoded = variant.encode("utf-8")
             if len(encoded) == 1:
                 table[encoded[0] + _BYT5_OFFSET] = index
+    return table.to(device)
+
+
+def byt5_to_alphabet(tokens: Tensor, mask: Tensor, alphabet: str) -> tuple[Tensor, Tensor]:
+    """Map ByT5 byte tokens onto CTC character ids ``1..len(alphabet)``, dropping other bytes.
+
+    Runs without a host-device synchronisation: the lookup table is cached per alphabet, and the
+    output keeps the input's width instead of shrinking to the longest transcript.
+
+    Args:
+        tokens: long ``(B, L)`` ByT5 ids; mask: bool ``(B, L)``, ``True`` at real tokens.
+
+    Returns:
+        ``(ids, lengths)``: long ``(B, max(L, 1))`` character ids, left-aligned and padded with ``0``,
+        and long ``(B,)``.
+    """
+    table = _alphabet_table(alphabet, tokens.device)
     mapped = table[tokens.clamp(0, len(table) - 1)] * mask.long()
     keep = mapped > 0
     lengths = keep.sum(dim=1)
-    ids = torch.zeros(
-        tokens.shape[0], max(int(lengths.max()) if len(lengths) else 0, 1), dtype=torch.long, device=tokens.device
-    )
     order = torch.argsort((~keep).long(), dim=1, stable=True)  # kept characters first, in order
-    gathered = mapped.gather(1, order)[:, : ids.shape[1]]
-    ids[:, : gathered.shape[1]] = gathered
+    ids = mapped.gather(1, order)
+    if ids.shape[1] == 0:
+        ids = ids.new_zeros(ids.shape[0], 1)
     return ids, lengths
 
 

@@ -740,14 +740,19 @@ class KernelLaunch:
     def grid(self, meta: dict[str, Any]) -> tuple[int]:
         return (triton.cdiv(self.tiled, meta[self.tile]) * self.programs,)
 
+    def tiles(self, config: LaunchConfig) -> dict[str, int]:
+        """The tile-size arguments of ``config`` that this kernel declares (the delta kernel has no BLOCK_N;
+        a compiled Triton kernel rejects keyword arguments it does not declare)."""
+        sizes = {"BLOCK_M": config.block_m, "BLOCK_N": config.block_n}
+        return {name: size for name, size in sizes.items() if name in self.kernel.arg_names}
+
     def run(self, config: LaunchConfig | None = None) -> None:
         """Launch with ``config`` (default: the one chosen for these inputs)."""
         config = config or self.config
         self.kernel[self.grid](
             *self.args,
             **self.constexprs,
-            BLOCK_M=config.block_m,
-            BLOCK_N=config.block_n,
+            **self.tiles(config),
             num_warps=config.num_warps,
             num_stages=config.num_stages,
         )

@@ -34,7 +34,8 @@ def test_bytes_map_onto_the_alphabet_case_folded_and_other_bytes_dropped():
     values, mask = tokens("Ab c!", "it's")
     ids, lengths = byt5_to_alphabet(values, mask, DEFAULT_ALPHABET)
     assert lengths.tolist() == [4, 4]
-    assert ids[0].tolist() == alphabet_ids("ab c") and ids[1].tolist() == alphabet_ids("it's")
+    assert ids[0, :4].tolist() == alphabet_ids("ab c") and ids[1, :4].tolist() == alphabet_ids("it's")
+    assert (ids[:, 4:] == 0).all()  # the input's width is kept, padded with 0
 
 
 def spelled(text: str, frames_per_char: int = 3) -> torch.Tensor:

@@ -342,6 +342,24 @@ def test_results_do_not_depend_on_the_launch_configuration(interpreted_kernels, 
             torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
 
 
+@pytest.mark.parametrize("segments", [False, True], ids=["lengths", "segments"])
+def test_launches_bind_exactly_the_arguments_their_kernels_declare(interpreted_kernels, segments: bool) -> None:
+    """A compiled kernel rejects an undeclared keyword argument (the interpreter ignores it): on the GPU
+    the delta kernel once failed on a BLOCK_N it does not have. Checked here by binding, for every launch."""
+    B, H, T, D = 2, 2, 20, 16
+    q, k, v, grad = leaves((B, H, T, D), (B, H, T, D), (B, H, T, D), (B, H, T, D), dtype=torch.float32, seed=18)
+    lengths = torch.tensor([20, 11])
+    seg = torch.zeros(B, T, dtype=torch.int32) if segments else None
+    out, lse, forward = interpreted_kernels.forward_launch(q, k, v, lengths, lengths, seg, seg, 0.25)
+    *_, launches = interpreted_kernels.backward_launches(grad, None, q, k, v, out, lse, lengths, lengths, seg, seg, 0.25)
+    for launch in (forward, *launches):
+        params = list(launch.kernel.arg_names)
+        keywords = {**launch.constexprs, **launch.tiles(launch.config)}
+        assert set(keywords) <= set(params), (launch.name, set(keywords) - set(params))
+        positional = [name for name in params if name not in keywords]
+        assert len(positional) == len(launch.args), (launch.name, positional[len(launch.args) :])
+
+
 def test_log_sum_exp_output_and_gradient() -> None:
     """The op's second output is the fp32 log-sum-exp (-inf on empty rows) and is differentiable."""
     B, H, T, D = 2, 1, 20, 16
