@@ -43,6 +43,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from _machine import describe_cpu  # noqa: E402 - benchmarks/ is on sys.path when run as a script
+from _page import markers, splice  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO / "docs" / "performance.md"
@@ -770,21 +771,16 @@ def write_page(
     path.write_text(splice_results(path, lines), encoding="utf-8")
 
 
-RESULTS_START = "<!-- benchmarks/attention.py results: start -->"
-RESULTS_END = "<!-- benchmarks/attention.py results: end -->"
+RESULTS_START, RESULTS_END = markers("benchmarks/attention.py")
 
 
 def splice_results(path: Path, lines: list[str]) -> str:
     """The page to write: the generated lines between the result markers of an existing page (whose
-    hand-written text around them is kept), or the generated page alone."""
-    generated = "\n".join(lines)
+    hand-written text around them is kept; the generated page's own title is left out), or the
+    generated page alone."""
     existing = path.read_text(encoding="utf-8") if path.is_file() else ""
-    if RESULTS_START in existing and RESULTS_END in existing:
-        head, rest = existing.split(RESULTS_START, 1)
-        _, tail = rest.split(RESULTS_END, 1)
-        body = "\n".join(lines[1:]).strip()  # the page's own title stays
-        return f"{head}{RESULTS_START}\n{body}\n{RESULTS_END}{tail}"
-    return generated
+    spliced = splice(existing, "benchmarks/attention.py", lines[1:])
+    return spliced if spliced is not None else "\n".join(lines)
 
 
 # -- main ---------------------------------------------------------------------------------------

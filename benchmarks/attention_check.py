@@ -7,6 +7,7 @@ so that each error can be read as a multiple of SDPA's::
 
     python benchmarks/attention_check.py --jobs 16 --output /tmp/check.jsonl         # on the GPU
     TRITON_INTERPRET=1 python benchmarks/attention_check.py --device cpu --quick    # CPU smoke run
+    python benchmarks/attention_check.py --render /tmp/check.jsonl               # its table into the docs
 
 bfloat16 is also checked at 1500 and 2500 tokens (head dims 64 and 128), where the tuned tables'
 longer length buckets apply. Mask kinds: ``none``; ``lengths`` (ragged key and query lengths, one row with no keys at all);
@@ -33,6 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import _page  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 import torch
 import torch.nn.functional as F
 
@@ -97,10 +99,9 @@ def _packed(batch: int, length: int, generator: torch.Generator) -> torch.Tensor
     return torch.stack(rows)
 
 
-def allowed_mask(case: Case, masks: dict[str, torch.Tensor | None]) -> torch.Tensor:
-    """Boolean ``(B, Tq, Tk)``: may query i attend key j (the documented rule, written densely)."""
+def allowed_mask(case: Case, masks: dict[str, torch.Tensor | None], device: torch.device) -> torch.Tensor:
+    """Boolean ``(B, Tq, Tk)`` on ``device``: may query i attend key j (the documented rule, written densely)."""
     b, tq, tk = case.batch, case.tq, case.tk
-    device = next((t.device for t in masks.values() if t is not None), torch.device("cpu"))
     allowed = torch.ones(b, tq, tk, dtype=torch.bool, device=device)
     if masks["key_lengths"] is not None:
         allowed &= torch.arange(tk, device=device)[None, None, :] < masks["key_lengths"][:, None, None]
@@ -147,7 +148,7 @@ def run_case(case: Case, device: torch.device) -> dict[str, Any]:
     dtype = DTYPES[case.dtype]
     generator = torch.Generator().manual_seed(zlib.crc32(repr(case).encode()))
     masks = mask_inputs(case, device, generator)
-    allowed = allowed_mask(case, masks)
+    allowed = allowed_mask(case, masks, device)
     shapes = [(case.batch, case.heads, case.tq, case.head_dim)] + [(case.batch, case.heads, case.tk, case.head_dim)] * 2
     base = [torch.randn(shape, generator=generator).to(device) for shape in shapes]
     grad_out = torch.randn(shapes[0], generator=generator).to(device)
@@ -244,6 +245,31 @@ def summary(results: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def device_label(device: str) -> str:
+    """The device and the versions that matter, as the rows and the page record them."""
+    import triton
+
+    name = torch.cuda.get_device_name() if device == "cuda" else "cpu (Triton interpreter)"
+    return f"{name}, torch {torch.__version__}, triton {triton.__version__}"
+
+
+def render(jsonl: Path, page: Path, label: str | None) -> None:
+    """Write the table of a finished run (``--output`` JSON lines) into ``page``'s section for this tool."""
+    results = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines() if line.strip()]
+    results.sort(key=lambda r: (r["case"]["dtype"], r["case"]["head_dim"], r["case"]["seq_len"], MASKS.index(r["case"]["mask"])))
+    label = label or next((r["device"] for r in results if "device" in r), None)
+    if label is None:
+        raise SystemExit(f"{jsonl} does not say which device it ran on: pass --label")
+    passed = sum(r["passed"] for r in results)
+    lines = [
+        f"Made by `benchmarks/attention_check.py` on {label}: {passed} of {len(results)} cases passed.",
+        "Relative errors `||x - ref|| / ||ref||` against float64; `x SDPA's` divides by SDPA's error in the same dtype.",
+        "",
+        *summary(results),
+    ]
+    _page.write_section(page, "benchmarks/attention_check.py", lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -253,7 +279,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny shapes (for the CPU interpreter)")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--output", type=Path, help="JSON lines, one per case, written as they finish")
+    parser.add_argument("--render", type=Path, metavar="JSONL", help="run nothing: put this run's table into --page")
+    parser.add_argument("--page", type=Path, default=Path(__file__).resolve().parents[1] / "docs" / "performance.md")
+    parser.add_argument("--label", help="the device, for --render of rows that do not name it")
     args = parser.parse_args(argv)
+    if args.render is not None:
+        render(args.render, args.page, args.label)
+        return 0
+    label = device_label(args.device)
     todo = [(asdict(c), args.device) for c in cases(args.dtypes, args.head_dims, args.masks, args.quick)]
     start = time.perf_counter()
     results = []
@@ -265,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             pool, stream = None, map(_worker, todo)
         for result in stream:
+            result["device"] = label
             results.append(result)
             if sink is not None:
                 sink.write(json.dumps(result) + "\n")

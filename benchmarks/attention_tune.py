@@ -6,6 +6,7 @@ every GPU of that architecture (``mmzoo/ops/_attention_configs.py`` says how a c
     python benchmarks/attention_tune.py --jobs 16            # on the GPU; all head dims, all buckets
     TRITON_INTERPRET=1 python benchmarks/attention_tune.py --device cpu --head-dims 16 --buckets 32 \
         --tokens 64 --output /tmp/tuned.json                 # a smoke run of the code path on the CPU
+    python benchmarks/attention_tune.py --render mmzoo/ops/tuned/attention_sm_90.json   # its table into the docs
 
 What is tuned: each of the ``forward``, ``dkdv`` and ``dq`` kernels, for every head dim, with and
 without segment ids, at each sequence-length bucket, in bfloat16 (float16 uses the same entries). The
@@ -41,6 +42,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import _page  # noqa: E402 - benchmarks/ is on sys.path when run as a script
 import torch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -236,6 +238,30 @@ def write(path: Path, header: dict[str, Any], entries: list[dict[str, Any]]) -> 
     os.replace(tmp, path)
 
 
+def render(table: Path, page: Path) -> None:
+    """Write a tuned table's winners, with their times against the defaults', into ``page``."""
+    data = json.loads(table.read_text(encoding="utf-8"))
+    lines = [
+        f"Made by `benchmarks/attention_tune.py` on {data['device']} ({data['arch']}), torch {data['torch']},"
+        f" triton {data['triton']}, {data['date']}: `{table.name}`, tuned in {data['dtype']} at"
+        f" {data['tokens']} tokens per batch and hidden size {data['hidden']}"
+        + ("." if data.get("complete") else " (the run was cut off: keys it did not reach keep their defaults)."),
+        "",
+        "| kernel | D | segments | bucket | tuned | ms | default | ms | gain |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    from mmzoo.ops._attention_configs import LaunchConfig
+
+    for e in sorted(data["entries"], key=lambda e: (e["head_dim"], e["segments"], e["kernel"], e["bucket"])):
+        best, default = LaunchConfig(**e["config"]), LaunchConfig(**e["default"])
+        gain = f"{e['default_ms'] / e['ms']:.2f}x" if e["ms"] and e["default_ms"] else "n/a"
+        lines.append(
+            f"| {e['kernel']} | {e['head_dim']} | {'yes' if e['segments'] else 'no'} | {e['bucket']} | {best.label()} |"
+            f" {fmt_ms(e['ms'])} | {default.label()} | {fmt_ms(e['default_ms'])} | {gain} |"
+        )
+    _page.write_section(page, "benchmarks/attention_tune.py", lines)
+
+
 def main(argv: list[str] | None = None) -> Path:
     from mmzoo.ops._attention_configs import KERNELS, SEQ_BUCKETS, tuned_path
 
@@ -254,7 +280,12 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument(
         "--update", action="store_true", help="keep the output file's entries for keys this run does not tune"
     )
+    parser.add_argument("--render", type=Path, metavar="TABLE", help="tune nothing: put this table into --page")
+    parser.add_argument("--page", type=Path, default=REPO / "docs" / "performance.md")
     args = parser.parse_args(argv)
+    if args.render is not None:
+        render(args.render, args.page)
+        return args.page
     device = torch.device(args.device)
     start = time.perf_counter()
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -200,7 +200,3 @@ def launch_config(
         if tuned is not None:
             return tuned
     return default_config(kernel, head_dim, dtype, skip_blocks)
-
-
-def config_dict(config: LaunchConfig) -> dict[str, int]:
-    return asdict(config)
