@@ -216,7 +216,7 @@ def schema_of(
     target = _signature_target(factory)
     signature = inspect.signature(target)
     try:
-        hints = typing.get_type_hints(target)
+        hints = typing.get_type_hints(target, include_extras=True)  # keeps Annotated ranges
     except Exception:  # unresolved forward references: fall back to the raw annotations
         hints = {}
     arg_docs = _parse_arg_docs(factory.__doc__)

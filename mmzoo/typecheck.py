@@ -21,6 +21,8 @@ import types
 import typing
 from typing import Any, Literal, Union
 
+from mmzoo.constraints import constraints_of
+
 __all__ = ["check_value", "describe_type", "describe_value"]
 
 _SEQUENCE_ORIGINS = (
@@ -54,13 +56,17 @@ def describe_value(value: Any) -> str:
 
 
 def describe_type(annotation: Any) -> str:
-    """A readable name for an annotation, e.g. ``int``, ``list[float]``, ``'sum' | 'mean'``."""
+    """A readable name for an annotation, e.g. ``int``, ``list[float]``, ``'sum' | 'mean'``,
+    ``int >= 1`` (with its :class:`~mmzoo.constraints.Range`)."""
     if annotation is inspect.Parameter.empty or annotation is Any:
         return "any"
     if annotation is type(None) or annotation is None:
         return "null"
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        bounds = " ".join(str(c) for c in constraints_of(annotation))
+        return f"{describe_type(args[0])} {bounds}".rstrip()
     if origin is Literal:
         return " | ".join(repr(a) for a in args)
     if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
@@ -86,13 +92,33 @@ def check_value(value: Any, annotation: Any) -> str | None:
     """
     if _matches(value, annotation):
         return None
+    out_of_range = _range_problem(value, annotation)
+    if out_of_range:
+        return out_of_range
     return (
         _explain_nested(value, annotation, "") or f"expected {describe_type(annotation)}, got {describe_value(value)}"
     )
 
 
+def _range_problem(value: Any, annotation: Any) -> str | None:
+    """The message for a value of the right type that breaks a declared :class:`~mmzoo.constraints.Range`."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated and _matches(value, args[0]):
+        for constraint in constraints_of(annotation):
+            problem = constraint.check(value)
+            if problem:
+                return f"{problem}, got {describe_value(value)}"
+    if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
+        for member in args:
+            problem = _range_problem(value, member)
+            if problem:
+                return problem
+    return None
+
+
 def _dataclass_problem(value: dict[str, Any], cls: Any, path: str) -> str | None:
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key, item in value.items():
         where = f"{path}.{key}" if path else str(key)
@@ -101,7 +127,9 @@ def _dataclass_problem(value: dict[str, Any], cls: Any, path: str) -> str | None
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             return f"'{where}': unknown key{hint}; keys: {', '.join(fields)}"
         if not _matches(item, hints[key]):
-            nested = _explain_nested(item, hints[key], where)
+            nested = _range_problem(item, hints[key]) or _explain_nested(item, hints[key], where)
+            if nested and not nested.startswith("'"):
+                nested = f"'{where}': {nested}"
             return nested or f"'{where}': expected {describe_type(hints[key])}, got {describe_value(item)}"
     for name, f in fields.items():
         if name not in value and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -125,14 +153,16 @@ def _explain_nested(value: Any, annotation: Any, path: str) -> str | None:
         for key, item in value.items():
             if not _matches(item, args[1]):
                 where = f"{path}.{key}" if path else str(key)
-                return _explain_nested(item, args[1], where) or (
+                inner = _range_problem(item, args[1]) or _explain_nested(item, args[1], where)
+                return (f"'{where}': {inner}" if inner and not inner.startswith("'") else inner) or (
                     f"'{where}': expected {describe_type(args[1])}, got {describe_value(item)}"
                 )
     if origin in _SEQUENCE_ORIGINS and isinstance(value, list) and args and origin is not tuple:
         for index, item in enumerate(value):
             if not _matches(item, args[0]):
                 where = f"{path}.{index}" if path else str(index)
-                return _explain_nested(item, args[0], where) or (
+                inner = _range_problem(item, args[0]) or _explain_nested(item, args[0], where)
+                return (f"'{where}': {inner}" if inner and not inner.startswith("'") else inner) or (
                     f"'{where}': expected {describe_type(args[0])}, got {describe_value(item)}"
                 )
     return None
@@ -146,7 +176,7 @@ def _matches(value: Any, annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin is typing.Annotated:
-        return _matches(value, args[0])
+        return _matches(value, args[0]) and all(c.check(value) is None for c in constraints_of(annotation))
     if origin is Literal:
         return any(value == a and type(value) is type(a) for a in args)
     if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):

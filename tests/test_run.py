@@ -149,7 +149,7 @@ def test_fusion_beats_each_modality_alone(tmp_path):
     from .conftest import RECIPES
 
     quick = [
-        "trainer.max_epochs=5",
+        "trainer.max_epochs=8",  # 5 epochs reach 0.69-0.99 depending on the seed; 8 reach 1.0 for seeds 0, 2, 7
         "data.train_size=768",
         "data.val_size=256",
         f"run.root={tmp_path}",

@@ -1,12 +1,12 @@
-"""A map-style dataset over checked manifest rows, and the sampler that gives each epoch its seed."""
+"""A map-style dataset over checked manifest rows (its sampler: :mod:`mmzoo.data.loader`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset
 
 from mmzoo.data.cache import FeatureCache
 from mmzoo.data.decoders import DecodeError, decode_audio, decode_image, read_text_file
@@ -15,7 +15,7 @@ from mmzoo.data.manifest import ManifestRow
 from mmzoo.data.transforms.chain import TransformChain
 from mmzoo.errors import DataError
 
-__all__ = ["ManifestDataset", "EpochSampler", "example_generator", "field_name"]
+__all__ = ["ManifestDataset", "example_generator", "field_name"]
 
 _MIX = 1_000_003
 
@@ -40,7 +40,7 @@ def raw_value(row: ManifestRow, name: str, config: ModalityField) -> Any | None:
 class ManifestDataset(Dataset[dict[str, Any]]):
     """Decodes, transforms and labels manifest rows on demand.
 
-    Items are indexed by ``(index, epoch)`` pairs (see :class:`EpochSampler`), so that random
+    Items are indexed by ``(index, epoch)`` pairs (see :class:`mmzoo.data.loader.EpochSampler`), so that random
     transforms draw from a generator seeded by ``(seed, epoch, index)``.
 
     Returns per item: ``{"id", "inputs": {modality: value or None}, "targets": {name: value}}``;
@@ -131,28 +131,3 @@ class ManifestDataset(Dataset[dict[str, Any]]):
             "inputs": inputs,
             "targets": targets,
         }
-
-
-class EpochSampler(Sampler[tuple[int, int]]):
-    """Yields ``(index, epoch)``: a seeded permutation per epoch (or the plain order).
-
-    Each call to ``__iter__`` starts the next epoch.
-    """
-
-    def __init__(self, size: int, *, shuffle: bool, seed: int) -> None:
-        self.size = size
-        self.shuffle = shuffle
-        self.seed = seed
-        self.epoch = 0
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch = self.epoch
-        self.epoch += 1
-        if self.shuffle:
-            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed * _MIX + epoch))
-            yield from ((int(i), epoch) for i in order)
-        else:
-            yield from ((i, epoch) for i in range(self.size))

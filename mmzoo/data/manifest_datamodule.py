@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from mmzoo.contracts import ModalitySpec
 from mmzoo.data.base import MultimodalDataModule
 from mmzoo.data.cache import FeatureCache
 from mmzoo.data.collate import collate_rows
-from mmzoo.data.dataset import EpochSampler, ManifestDataset, field_name, raw_value
+from mmzoo.data.dataset import ManifestDataset, field_name, raw_value
+from mmzoo.data.loader import resumable_loader
 from mmzoo.data.decoders import DecodeError, probe_audio, probe_image, read_text_file
 from mmzoo.data.fields import ModalityField, TargetField, encode_target
 from mmzoo.data.manifest import ManifestRow, read_manifest
@@ -280,25 +281,26 @@ class ManifestDataModule(MultimodalDataModule):
                 self.rows[split] = self._load_split(split)
                 self.datasets[split] = self._dataset(split, self.rows[split], training=split == "train")
 
-    def _loader(self, split: str) -> DataLoader[Any]:
+    def _loader(self, split: str) -> StatefulDataLoader:
         dataset = self.datasets[split]
-        return DataLoader(
-            dataset,  # type: ignore[arg-type]
+        return resumable_loader(
+            dataset,
             batch_size=self.batch_size,
-            sampler=EpochSampler(len(dataset), shuffle=split == "train", seed=self.seed),
+            shuffle=split == "train",
+            seed=self.seed,
             num_workers=self.num_workers,
             collate_fn=functools.partial(collate_rows, specs=self.modality_specs),
             pin_memory=self.pin_memory,
         )
 
-    def train_dataloader(self) -> DataLoader[Any]:
+    def train_dataloader(self) -> StatefulDataLoader:
         return self._loader("train")
 
-    def val_dataloader(self) -> DataLoader[Any]:
+    def val_dataloader(self) -> StatefulDataLoader:
         return self._loader("val")
 
-    def test_dataloader(self) -> DataLoader[Any]:
+    def test_dataloader(self) -> StatefulDataLoader:
         return self._loader("test")
 
-    def predict_dataloader(self) -> DataLoader[Any]:
+    def predict_dataloader(self) -> StatefulDataLoader:
         return self._loader("predict")

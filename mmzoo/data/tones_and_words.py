@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
+from torchdata.stateful_dataloader import StatefulDataLoader
 
 from mmzoo.contracts import ModalitySpec
 from mmzoo.data.base import MultimodalDataModule
 from mmzoo.data.collate import Row, collate_rows
+from mmzoo.data.loader import resumable_loader
 
 __all__ = ["TonesAndWords", "COLOUR_WORDS"]
 
@@ -152,25 +153,25 @@ class TonesAndWords(MultimodalDataModule):
             if split not in self.rows:
                 self.rows[split] = self._generate(split)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
-        collate = functools.partial(collate_rows, specs=self.modality_specs)
-        return DataLoader(
+    def _loader(self, split: str, shuffle: bool) -> StatefulDataLoader:
+        return resumable_loader(
             self.rows[split],  # type: ignore[arg-type]
             batch_size=self.batch_size,
             shuffle=shuffle,
+            seed=self.seed,
             num_workers=self.num_workers,
-            collate_fn=collate,
-            persistent_workers=self.num_workers > 0,
+            collate_fn=functools.partial(collate_rows, specs=self.modality_specs),
+            pairs=False,
         )
 
-    def train_dataloader(self) -> DataLoader[Any]:
+    def train_dataloader(self) -> StatefulDataLoader:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader[Any]:
+    def val_dataloader(self) -> StatefulDataLoader:
         return self._loader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader[Any]:
+    def test_dataloader(self) -> StatefulDataLoader:
         return self._loader("test", shuffle=False)
 
-    def predict_dataloader(self) -> DataLoader[Any]:
+    def predict_dataloader(self) -> StatefulDataLoader:
         return self._loader("test", shuffle=False)

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from mmzoo.constraints import PositiveFloat, PositiveInt, Range
 
 __all__ = [
     "SECTIONS",
@@ -64,7 +66,8 @@ class RunConfig:
     Args:
         root: folder holding all runs, relative to the working directory.
         name: name of this recipe's run group (``ROOT/NAME/<time>-<command>``); defaults to the
-            recipe file's name without extension.
+            recipe file's name without extension. One folder name: no ``/``, ``\\``, ``.`` or ``..``,
+            so a run can never land outside ``root``.
     """
 
     root: str = "runs"
@@ -104,21 +107,32 @@ class LoggerConfig:
 
 @dataclass
 class CheckpointConfig:
-    """Checkpointing through Lightning's ``ModelCheckpoint``.
+    """Checkpointing (see docs/cli.md, "Runs, checkpoints and preemption").
 
     Args:
         monitor: logged value that decides the best checkpoint, e.g. ``val/loss``.
         mode: ``min`` or ``max`` of ``monitor`` is best.
-        save_top_k: how many best checkpoints to keep.
-        save_last: also keep ``last.ckpt`` (needed for ``--resume last``).
-        every_n_epochs: checkpoint every N epochs.
+        save_top_k: how many best checkpoints to keep (``-1`` all of them, ``0`` none).
+        save_last: keep ``last.ckpt``, the newest state (needed for ``--resume last``). It is
+            written at every epoch end and every mid-epoch save, whatever ``monitor`` does.
+        every_n_epochs: check for a new best checkpoint every N epochs.
+        every_n_steps: also save ``last.ckpt`` every N optimizer steps inside an epoch, so that a
+            killed run loses at most N steps; ``null`` saves at epoch ends only.
+        every_n_minutes: also save ``last.ckpt`` when this many minutes have passed since the last
+            save (checked after every optimizer step); ``null`` turns it off.
+        trust: load checkpoints with Python's full unpickler, which can run code stored in the file.
+            Leave it ``false`` for checkpoints from anyone else; ``--trust-checkpoint`` sets it for
+            one command.
     """
 
     monitor: str = "val/loss"
     mode: Literal["min", "max"] = "min"
-    save_top_k: int = 1
+    save_top_k: Annotated[int, Range(ge=-1)] = 1
     save_last: bool = True
-    every_n_epochs: int = 1
+    every_n_epochs: PositiveInt = 1
+    every_n_steps: PositiveInt | None = None
+    every_n_minutes: PositiveFloat | None = None
+    trust: bool = False
 
 
 @dataclass

@@ -28,7 +28,7 @@ from mmzoo.recipe.schema import (
 from mmzoo.registry import REQUIRED, RESERVED_KEYS, Registry, did_you_mean, schema_of
 from mmzoo.typecheck import check_value, describe_value
 
-__all__ = ["validate_recipe", "TRAINER_MANAGED_KEYS", "DEFAULT_OPTIMIZER"]
+__all__ = ["validate_recipe", "run_name_problem", "TRAINER_MANAGED_KEYS", "DEFAULT_OPTIMIZER"]
 
 #: Trainer arguments that mmzoo sets itself, from other sections.
 TRAINER_MANAGED_KEYS: dict[str, str] = {
@@ -270,6 +270,18 @@ class _Checker:
         return dict(value)
 
 
+def run_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a run group (it must be one folder inside ``run.root``), or ``None``."""
+    if not name.strip():
+        return "must not be empty"
+    if any(sep in name for sep in ("/", "\\")) or name in (".", "..") or name != name.strip():
+        return (
+            f"must be a single folder name (no '/', '\\', '.', '..' or surrounding spaces), got {describe_value(name)};"
+            " runs are written to run.root/run.name and may not escape run.root"
+        )
+    return None
+
+
 def _optional_modalities(datamodule: ComponentSpec, encoders: Mapping[str, ComponentSpec]) -> list[str]:
     """Encoded modalities that the datamodule's ``modalities`` option marks ``optional: true``."""
     declared = datamodule.options.get("modalities")
@@ -307,6 +319,8 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
         check.problem("seed", error)
 
     run = check.dataclass_section(data.get("run"), RunConfig, "run")
+    if run is not None and run.name is not None and (problem := run_name_problem(run.name)):
+        check.problem("run.name", problem)
     logger = check.dataclass_section(data.get("logger"), LoggerConfig, "logger")
     checkpoint = check.dataclass_section(data.get("checkpoint"), CheckpointConfig, "checkpoint")
 

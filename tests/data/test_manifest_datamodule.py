@@ -274,7 +274,11 @@ def test_random_transforms_are_seeded_per_example_and_epoch(corpus):
         )
         datamodule.setup("fit")
         loader = datamodule.train_dataloader()
-        return [next(iter(loader)).inputs["audio"].values for _ in range(2)]
+        batches = []
+        for epoch in range(2):
+            loader.sampler.set_epoch(epoch)  # as Lightning does before each epoch
+            batches.append(next(iter(loader)).inputs["audio"].values)
+        return batches
 
     serial, parallel = epochs(0), epochs(2)
     assert all(torch.equal(a, b) for a, b in zip(serial, parallel)), "same data with any number of workers"

@@ -71,8 +71,12 @@ def test_training_changes_every_epoch_validation_does_not():
     datamodule = make(seed=1, batch_size=20)
     datamodule.setup("fit")
     train_loader, val_loader = datamodule.train_dataloader(), datamodule.val_dataloader()
-    train = [next(iter(train_loader)) for _ in range(2)]  # each pass over a loader is an epoch
-    val = [next(iter(val_loader)) for _ in range(2)]
+    train, val = [], []
+    for epoch in range(2):  # Lightning sets each loader's epoch before a pass
+        train_loader.sampler.set_epoch(epoch)
+        val_loader.sampler.set_epoch(epoch)
+        train.append(next(iter(train_loader)))
+        val.append(next(iter(val_loader)))
     assert not torch.equal(train[0].targets["quality"], train[1].targets["quality"])
     assert torch.equal(val[0].targets["quality"], val[1].targets["quality"])
     assert torch.equal(val[0].inputs["audio"][0], val[1].inputs["audio"][0])
