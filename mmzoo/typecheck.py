@@ -110,11 +110,24 @@ def _range_problem(value: Any, annotation: Any) -> str | None:
             if problem:
                 return f"{problem}, got {describe_value(value)}"
     if origin is Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        for member in args:
-            problem = _range_problem(value, member)
-            if problem:
-                return problem
+        # Only when the value's type fits one member alone does that member's range explain it; with
+        # several candidates (``-1 | int >= 1``) the whole type is the clearer message.
+        fitting = [member for member in args if _could_hold(value, member)]
+        if len(fitting) == 1:
+            return _range_problem(value, fitting[0])
     return None
+
+
+def _could_hold(value: Any, member: Any) -> bool:
+    """Whether a union member is of the value's type (a ``Literal`` of the same type counts)."""
+    if typing.get_origin(member) is Literal:
+        return any(type(value) is type(option) for option in typing.get_args(member))
+    return _matches(value, _base(member))
+
+
+def _base(annotation: Any) -> Any:
+    """The type under an ``Annotated`` annotation (the annotation itself otherwise)."""
+    return typing.get_args(annotation)[0] if typing.get_origin(annotation) is typing.Annotated else annotation
 
 
 def _dataclass_problem(value: dict[str, Any], cls: Any, path: str) -> str | None:

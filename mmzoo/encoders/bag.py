@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._input import InputProjection
 from mmzoo.ops.masking import masked_mean
@@ -26,7 +27,7 @@ class BagEncoder(Encoder):
 
     input_kinds = ("features", "tokens")
 
-    def __init__(self, input_spec: ModalitySpec, dim: int = 128, dropout: float = 0.0) -> None:
+    def __init__(self, input_spec: ModalitySpec, dim: PositiveInt = 128, dropout: Probability = 0.0) -> None:
         super().__init__()
         self.dim = dim
         self.input = InputProjection(input_spec, dim)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._sequence import strided_mask
 from mmzoo.ops.masking import masked_max, masked_mean
@@ -77,12 +78,12 @@ class CNN2dEncoder(Encoder):
     def __init__(
         self,
         input_spec: ModalitySpec,
-        dim: int = 128,
-        channels: Sequence[int] = (32, 32),
-        kernel_size: int = 3,
-        time_stride: int = 2,
-        freq_stride: int = 2,
-        dropout: float = 0.1,
+        dim: PositiveInt = 128,
+        channels: Sequence[PositiveInt] = (32, 32),
+        kernel_size: PositiveInt = 3,
+        time_stride: PositiveInt = 2,
+        freq_stride: PositiveInt = 2,
+        dropout: Probability = 0.1,
         pool: Literal["mean", "max"] = "mean",
     ) -> None:
         super().__init__()

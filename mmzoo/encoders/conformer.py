@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torchaudio.models import Conformer
 from torchaudio.models.conformer import ConformerLayer
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._input import InputProjection
 from mmzoo.encoders._sequence import masked_group_norm
@@ -102,13 +103,13 @@ class ConformerEncoder(Encoder):
     def __init__(
         self,
         input_spec: ModalitySpec,
-        dim: int = 144,
-        layers: int = 4,
-        heads: int = 4,
-        ffn_dim: int = 576,
-        kernel_size: int = 31,
-        dropout: float = 0.1,
-        subsample: int = 1,
+        dim: PositiveInt = 144,
+        layers: PositiveInt = 4,
+        heads: PositiveInt = 4,
+        ffn_dim: PositiveInt = 576,
+        kernel_size: PositiveInt = 31,
+        dropout: Probability = 0.1,
+        subsample: PositiveInt = 1,
         convolution_first: bool = False,
         use_group_norm: bool = False,
         pool: Literal["mean", "max"] = "mean",

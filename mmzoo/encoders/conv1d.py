@@ -6,6 +6,7 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._input import InputProjection
 from mmzoo.ops.masking import masked_max, masked_mean
@@ -39,10 +40,10 @@ class Conv1dEncoder(Encoder):
     def __init__(
         self,
         input_spec: ModalitySpec,
-        dim: int = 128,
-        layers: int = 2,
-        kernel_size: int = 5,
-        dropout: float = 0.1,
+        dim: PositiveInt = 128,
+        layers: PositiveInt = 2,
+        kernel_size: PositiveInt = 5,
+        dropout: Probability = 0.1,
         pool: Literal["mean", "max"] = "mean",
     ) -> None:
         super().__init__()

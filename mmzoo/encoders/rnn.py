@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._input import InputProjection
 from mmzoo.encoders._sequence import compact, compact_order, restore
@@ -67,11 +68,11 @@ class RNNEncoder(Encoder):
     def __init__(
         self,
         input_spec: ModalitySpec,
-        dim: int = 128,
-        layers: int = 1,
+        dim: PositiveInt = 128,
+        layers: PositiveInt = 1,
         cell: Literal["lstm", "gru"] = "lstm",
         bidirectional: bool = True,
-        dropout: float = 0.0,
+        dropout: Probability = 0.0,
         pool: Literal["mean", "max", "last"] = "mean",
     ) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._image import encode_present_images
 
@@ -61,7 +62,9 @@ class SmallCNNEncoder(Encoder):
 
     input_kinds = ("image",)
 
-    def __init__(self, input_spec: ModalitySpec, channels: Sequence[int] = (16, 32, 64), dropout: float = 0.0) -> None:
+    def __init__(
+        self, input_spec: ModalitySpec, channels: Sequence[PositiveInt] = (16, 32, 64), dropout: Probability = 0.0
+    ) -> None:
         super().__init__()
         if input_spec.kind != "image":
             raise ValueError(f"small_cnn reads 'image' inputs, not '{input_spec.kind}'")

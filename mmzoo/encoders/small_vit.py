@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._image import encode_present_images
 from mmzoo.encoders._transformer import TransformerBlock, sinusoidal_positions_2d
@@ -40,12 +41,12 @@ class SmallViTEncoder(Encoder):
     def __init__(
         self,
         input_spec: ModalitySpec,
-        dim: int = 64,
-        depth: int = 2,
-        heads: int = 2,
-        patch_size: int = 8,
-        mlp_ratio: float = 2.0,
-        dropout: float = 0.0,
+        dim: PositiveInt = 64,
+        depth: PositiveInt = 2,
+        heads: PositiveInt = 2,
+        patch_size: PositiveInt = 8,
+        mlp_ratio: PositiveFloat = 2.0,
+        dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
         if input_spec.kind != "image":

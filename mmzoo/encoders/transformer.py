@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._input import InputProjection
 from mmzoo.encoders._subsample import ConvSubsampling
@@ -51,14 +52,14 @@ class TransformerEncoder(Encoder):
     def __init__(
         self,
         input_spec: ModalitySpec,
-        dim: int = 128,
-        layers: int = 2,
-        heads: int = 4,
-        mlp_ratio: float = 4.0,
-        dropout: float = 0.1,
-        max_len: int = 4096,
+        dim: PositiveInt = 128,
+        layers: PositiveInt = 2,
+        heads: PositiveInt = 4,
+        mlp_ratio: PositiveFloat = 4.0,
+        dropout: Probability = 0.1,
+        max_len: PositiveInt = 4096,
         positions: Literal["sinusoidal", "learned"] = "sinusoidal",
-        subsample: int = 1,
+        subsample: PositiveInt = 1,
         pool: Literal["mean", "cls"] = "mean",
     ) -> None:
         super().__init__()

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.fusions._blocks import check_modalities
 from mmzoo.ops.masking import present_modalities
@@ -44,7 +45,11 @@ class AttentionPoolFusion(Fusion):
     handles_missing = True
 
     def __init__(
-        self, input_dims: Mapping[str, int], dim: int = 64, hidden_dim: int = 64, dropout: float = 0.0
+        self,
+        input_dims: Mapping[str, int],
+        dim: PositiveInt = 64,
+        hidden_dim: PositiveInt = 64,
+        dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
         if not input_dims:

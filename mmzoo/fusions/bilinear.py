@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 
 __all__ = ["BilinearFusion"]
@@ -46,10 +47,10 @@ class BilinearFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 128,
-        out_dim: int = 256,
-        factors: int = 5,
-        dropout: float = 0.1,
+        dim: PositiveInt = 128,
+        out_dim: PositiveInt = 256,
+        factors: PositiveInt = 5,
+        dropout: Probability = 0.1,
     ) -> None:
         super().__init__()
         if not input_dims:

@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import TransformerBlock
 from mmzoo.fusions._blocks import attention_blocks, check_modalities, mean_over_present, real_only
@@ -57,12 +58,12 @@ class BottleneckFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 64,
-        heads: int = 4,
-        layers: int = 2,
-        num_bottlenecks: int = 4,
-        mlp_ratio: float = 2.0,
-        dropout: float = 0.0,
+        dim: PositiveInt = 64,
+        heads: PositiveInt = 4,
+        layers: PositiveInt = 2,
+        num_bottlenecks: PositiveInt = 4,
+        mlp_ratio: PositiveFloat = 2.0,
+        dropout: Probability = 0.0,
         pool: Literal["mean", "cls"] = "mean",
     ) -> None:
         super().__init__()

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 
 __all__ = ["ConcatFusion"]
@@ -39,9 +40,9 @@ class ConcatFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 128,
-        hidden_dim: int | None = 256,
-        dropout: float = 0.1,
+        dim: PositiveInt = 128,
+        hidden_dim: PositiveInt | None = 256,
+        dropout: Probability = 0.1,
     ) -> None:
         super().__init__()
         if not input_dims:

@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import TransformerBlock
 from mmzoo.ops.masking import masked_mean
@@ -56,11 +57,11 @@ class EarlyFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 128,
-        depth: int = 2,
-        heads: int = 4,
-        mlp_ratio: float = 2.0,
-        dropout: float = 0.1,
+        dim: PositiveInt = 128,
+        depth: PositiveInt = 2,
+        heads: PositiveInt = 4,
+        mlp_ratio: PositiveFloat = 2.0,
+        dropout: Probability = 0.1,
         combine: Literal["concat", "sum"] = "concat",
     ) -> None:
         super().__init__()

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.ops.masking import present_modalities
 
@@ -44,7 +45,11 @@ class GatedFusion(Fusion):
     handles_missing = True
 
     def __init__(
-        self, input_dims: Mapping[str, int], dim: int = 128, per_feature: bool = True, dropout: float = 0.0
+        self,
+        input_dims: Mapping[str, int],
+        dim: PositiveInt = 128,
+        per_feature: bool = True,
+        dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
         if not input_dims:

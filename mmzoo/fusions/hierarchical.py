@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.fusions._blocks import check_modalities, real_only
 from mmzoo.ops.masking import masked_mean
@@ -54,10 +55,10 @@ class HierarchicalFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 64,
-        levels: int = 2,
-        hidden_dim: int = 64,
-        dropout: float = 0.0,
+        dim: PositiveInt = 64,
+        levels: PositiveInt = 2,
+        hidden_dim: PositiveInt = 64,
+        dropout: Probability = 0.0,
         combine: Literal["softmax", "concat"] = "softmax",
     ) -> None:
         super().__init__()

@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import Positions, TransformerBlock
 from mmzoo.fusions._blocks import check_modalities, real_only
@@ -55,14 +56,14 @@ class JointTransformerFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 64,
-        heads: int = 4,
-        layers: int = 2,
-        mlp_ratio: float = 2.0,
-        dropout: float = 0.0,
+        dim: PositiveInt = 64,
+        heads: PositiveInt = 4,
+        layers: PositiveInt = 2,
+        mlp_ratio: PositiveFloat = 2.0,
+        dropout: Probability = 0.0,
         pool: Literal["cls", "mean"] = "cls",
         positions: bool = False,
-        max_len: int = 512,
+        max_len: PositiveInt = 512,
     ) -> None:
         super().__init__()
         if not input_dims:

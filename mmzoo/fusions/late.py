@@ -8,6 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from mmzoo.constraints import NonNegativeFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.ops.masking import present_modalities
 
@@ -53,11 +54,11 @@ class LateFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 128,
-        hidden_dim: int | None = None,
-        dropout: float = 0.1,
+        dim: PositiveInt = 128,
+        hidden_dim: PositiveInt | None = None,
+        dropout: Probability = 0.1,
         weighting: Literal["mean", "fixed", "learned"] = "mean",
-        weights: dict[str, float] | None = None,
+        weights: dict[str, NonNegativeFloat] | None = None,
     ) -> None:
         super().__init__()
         if not input_dims:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 
 __all__ = ["LowRankFusion"]
@@ -45,7 +46,13 @@ class LowRankFusion(Fusion):
 
     handles_missing = True
 
-    def __init__(self, input_dims: Mapping[str, int], dim: int = 128, rank: int = 4, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        input_dims: Mapping[str, int],
+        dim: PositiveInt = 128,
+        rank: PositiveInt = 4,
+        dropout: Probability = 0.0,
+    ) -> None:
         super().__init__()
         if not input_dims:
             raise ValueError("low_rank fusion needs at least one modality")

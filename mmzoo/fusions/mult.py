@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import TransformerBlock
 from mmzoo.fusions._blocks import CrossAttentionBlock, attention_blocks, check_modalities, mean_over_present, real_only
@@ -53,11 +54,11 @@ class MulTFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 64,
-        heads: int = 4,
-        layers: int = 1,
-        mlp_ratio: float = 2.0,
-        dropout: float = 0.0,
+        dim: PositiveInt = 64,
+        heads: PositiveInt = 4,
+        layers: PositiveInt = 1,
+        mlp_ratio: PositiveFloat = 2.0,
+        dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
         if len(input_dims) < 2:

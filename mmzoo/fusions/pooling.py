@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 import torch
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.ops.masking import present_modalities
 
@@ -43,7 +44,7 @@ class PoolingFusion(Fusion):
     mode: ClassVar[Literal["sum", "mean", "max"]] = "mean"
     handles_missing = True
 
-    def __init__(self, input_dims: Mapping[str, int], dim: int = 128, dropout: float = 0.0) -> None:
+    def __init__(self, input_dims: Mapping[str, int], dim: PositiveInt = 128, dropout: Probability = 0.0) -> None:
         super().__init__()
         if not input_dims:
             raise ValueError(f"{self.mode} fusion needs at least one modality")

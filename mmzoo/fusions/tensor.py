@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 
 __all__ = ["TensorFusion"]
@@ -45,10 +46,10 @@ class TensorFusion(Fusion):
     def __init__(
         self,
         input_dims: Mapping[str, int],
-        dim: int = 128,
-        rank_dim: int = 8,
-        hidden_dim: int = 128,
-        dropout: float = 0.1,
+        dim: PositiveInt = 128,
+        rank_dim: PositiveInt = 8,
+        hidden_dim: PositiveInt = 128,
+        dropout: Probability = 0.1,
     ) -> None:
         super().__init__()
         if not input_dims:

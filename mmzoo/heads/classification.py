@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability, Range
 from mmzoo.contracts import Encoded, Fused, Head
 
 __all__ = ["ClassificationHead"]
@@ -15,7 +17,7 @@ class ClassificationHead(Head):
     """Multi-class logits from the fused vector (``Fused.pooled``).
 
     Args:
-        num_classes: number of classes.
+        num_classes: number of classes (at least 2).
         hidden_dim: width of an optional hidden layer; ``null`` for a linear head.
         dropout: dropout before the output layer.
 
@@ -25,7 +27,13 @@ class ClassificationHead(Head):
         logits ``(B, num_classes)``.
     """
 
-    def __init__(self, in_dim: int, num_classes: int, hidden_dim: int | None = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        num_classes: Annotated[int, Range(ge=2)],
+        hidden_dim: PositiveInt | None = None,
+        dropout: Probability = 0.0,
+    ) -> None:
         super().__init__()
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Head
 from mmzoo.data.fields import DEFAULT_ALPHABET
 from mmzoo.ops.ctc_decode import greedy_decode, ids_to_text, pad_decoded
@@ -39,9 +40,9 @@ class CTCHead(Head):
         in_dim: int,
         encoder_dims: Mapping[str, int],
         modality: str,
-        vocab_size: int = len(DEFAULT_ALPHABET),
-        hidden_dim: int | None = None,
-        dropout: float = 0.0,
+        vocab_size: PositiveInt = len(DEFAULT_ALPHABET),  # noqa: B008 - an int, computed once
+        hidden_dim: PositiveInt | None = None,
+        dropout: Probability = 0.0,
         use_fused: bool = True,
     ) -> None:
         super().__init__()

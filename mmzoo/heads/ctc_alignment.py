@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability, Range
 from mmzoo.contracts import Encoded, Fused, Head, ModalityInput, ModalitySpec
 from mmzoo.data.fields import DEFAULT_ALPHABET
 from mmzoo.ops.ctc_decode import greedy_decode, pad_decoded
@@ -82,7 +84,7 @@ class CTCAlignmentHead(Head):
     An MLP over ``[fused vector, costs]`` gives the logits.
 
     Args:
-        num_classes: number of classes.
+        num_classes: number of classes (at least 2).
         audio: the modality whose frames are labelled with characters (``features``, e.g. log-mel).
         text: the transcript modality (ByT5 tokens: ``tokenize`` with ``tokenizer: byt5``).
         alphabet: the CTC characters (ids ``1..len``; ``0`` is the blank); the transcript target's.
@@ -105,14 +107,14 @@ class CTCAlignmentHead(Head):
         self,
         in_dim: int,
         input_specs: Mapping[str, ModalitySpec],
-        num_classes: int,
+        num_classes: Annotated[int, Range(ge=2)],
         audio: str = "audio",
         text: str = "text",
         alphabet: str = DEFAULT_ALPHABET,
-        hidden_dim: int = 128,
-        acoustic_layers: int = 4,
-        kernel_size: int = 5,
-        dropout: float = 0.1,
+        hidden_dim: PositiveInt = 128,
+        acoustic_layers: PositiveInt = 4,
+        kernel_size: PositiveInt = 5,
+        dropout: Probability = 0.1,
     ) -> None:
         super().__init__()
         audio_spec, text_spec = input_specs.get(audio), input_specs.get(text)

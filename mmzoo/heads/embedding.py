@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Head
 
 __all__ = ["EmbeddingHead"]
@@ -37,10 +38,10 @@ class EmbeddingHead(Head):
     def __init__(
         self,
         in_dim: int,
-        dim: int = 128,
+        dim: PositiveInt = 128,
         modality: str | None = None,
-        hidden_dim: int | None = None,
-        dropout: float = 0.0,
+        hidden_dim: PositiveInt | None = None,
+        dropout: Probability = 0.0,
         encoder_dims: Mapping[str, int] | None = None,
     ) -> None:
         super().__init__()

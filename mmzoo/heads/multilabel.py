@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability, Range
 from mmzoo.contracts import Encoded, Fused, Head
 
 __all__ = ["MultiLabelHead"]
@@ -29,10 +31,10 @@ class MultiLabelHead(Head):
     def __init__(
         self,
         in_dim: int,
-        num_classes: int,
-        hidden_dim: int | None = None,
-        dropout: float = 0.0,
-        threshold: float = 0.5,
+        num_classes: PositiveInt,
+        hidden_dim: PositiveInt | None = None,
+        dropout: Probability = 0.0,
+        threshold: Annotated[float, Range(gt=0, lt=1)] = 0.5,
     ) -> None:
         super().__init__()
         if num_classes < 1:

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmzoo.constraints import NonNegativeInt, PositiveInt
 from mmzoo.contracts import Encoded, Fused, Head, ModalityInput, ModalitySpec
 from mmzoo.ops.masking import masked_mean
 
@@ -236,13 +237,13 @@ class MVAEHead(Head):
     def __init__(
         self,
         in_dim: int,
-        latent_dim: int = 16,
-        hidden_dim: int = 128,
+        latent_dim: PositiveInt = 16,
+        hidden_dim: PositiveInt = 128,
         modalities: list[str] | None = None,
         likelihoods: dict[str, str] | None = None,
         learn_scale: bool = False,
-        image_size: int = 16,
-        k_subsets: int = 0,
+        image_size: PositiveInt = 16,
+        k_subsets: NonNegativeInt = 0,
         fused_expert: bool = False,
         encoder_dims: Mapping[str, int] | None = None,
         input_specs: Mapping[str, ModalitySpec] | None = None,

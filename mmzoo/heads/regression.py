@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Head
 
 __all__ = ["RegressionHead"]
@@ -25,7 +26,9 @@ class RegressionHead(Head):
         values ``(B,)`` when ``outputs`` is 1, else ``(B, outputs)``.
     """
 
-    def __init__(self, in_dim: int, outputs: int = 1, hidden_dim: int | None = None, dropout: float = 0.0) -> None:
+    def __init__(
+        self, in_dim: int, outputs: PositiveInt = 1, hidden_dim: PositiveInt | None = None, dropout: Probability = 0.0
+    ) -> None:
         super().__init__()
         if outputs < 1:
             raise ValueError(f"outputs must be at least 1, got {outputs}")

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import Encoded, Fused, Head, ModalitySpec
 
 __all__ = ["TokenLogitsHead"]
@@ -34,8 +35,8 @@ class TokenLogitsHead(Head):
         modality: str,
         encoder_dims: Mapping[str, int],
         input_specs: Mapping[str, ModalitySpec] | None = None,
-        vocab_size: int | None = None,
-        hidden_dim: int | None = None,
+        vocab_size: PositiveInt | None = None,
+        hidden_dim: PositiveInt | None = None,
     ) -> None:
         super().__init__()
         if modality not in encoder_dims:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmzoo.constraints import NonNegativeFloat, PositiveInt, Range
 from mmzoo.contracts import Batch, Objective
 from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
 
@@ -28,7 +29,7 @@ class BCEObjective(Objective):
     Args:
         head: name of the head in ``model.heads`` whose logits are scored.
         target: name of the (multi-hot) target in the batch.
-        pos_weight: one weight per label for its positive examples (``> 1`` favours recall), or
+        pos_weight: one non-negative weight per label for its positive examples (``> 1`` favours recall), or
             ``null``.
         label_smoothing: amount of label smoothing, in ``[0, 1)``: targets move towards ``0.5``.
         num_classes: number of labels for the metrics; by default the head's ``num_classes``.
@@ -43,9 +44,9 @@ class BCEObjective(Objective):
         head: str,
         target: str,
         heads: Mapping[str, Any] | None = None,
-        pos_weight: list[float] | None = None,
-        label_smoothing: float = 0.0,
-        num_classes: int | None = None,
+        pos_weight: list[NonNegativeFloat] | None = None,
+        label_smoothing: Annotated[float, Range(ge=0, lt=1)] = 0.0,
+        num_classes: PositiveInt | None = None,
         metrics: list[MetricName] = ["macro_f1", "auroc", "accuracy"],  # noqa: B006 - read only
         part_metrics: list[str] = [],  # noqa: B006 - read only
     ) -> None:

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmzoo.constraints import PositiveFloat, PositiveInt
 from mmzoo.contracts import Batch, LossOutput, Objective
 from mmzoo.objectives._distributed import gather_features, gather_with_grad, world
 
@@ -34,9 +35,9 @@ class _PairwiseContrastive(Objective):
         self,
         embeddings: list[str],
         heads: Mapping[str, Any] | None,
-        init_temperature: float,
+        init_temperature: PositiveFloat,
         learn_temperature: bool,
-        recall_at: list[int],
+        recall_at: list[PositiveInt],
     ) -> None:
         super().__init__()
         names = list(embeddings)
@@ -133,11 +134,11 @@ class ClipObjective(_PairwiseContrastive):
         self,
         embeddings: list[str],
         heads: Mapping[str, Any] | None = None,
-        init_temperature: float = 0.07,
+        init_temperature: PositiveFloat = 0.07,
         learn_temperature: bool = True,
         local_loss: bool = False,
         gather_with_grad: bool = True,
-        recall_at: list[int] = [1, 5, 10],  # noqa: B006 - read only
+        recall_at: list[PositiveInt] = [1, 5, 10],  # noqa: B006 - read only
     ) -> None:
         super().__init__(embeddings, heads, init_temperature, learn_temperature, recall_at)
         self.local_loss = local_loss
@@ -190,11 +191,11 @@ class SigLipObjective(_PairwiseContrastive):
         self,
         embeddings: list[str],
         heads: Mapping[str, Any] | None = None,
-        init_temperature: float = 0.1,
+        init_temperature: PositiveFloat = 0.1,
         init_bias: float = -10.0,
         learn_temperature: bool = True,
         learn_bias: bool = True,
-        recall_at: list[int] = [1, 5, 10],  # noqa: B006 - read only
+        recall_at: list[PositiveInt] = [1, 5, 10],  # noqa: B006 - read only
     ) -> None:
         super().__init__(embeddings, heads, init_temperature, learn_temperature, recall_at)
         self.logit_bias = nn.Parameter(torch.tensor(float(init_bias)), requires_grad=learn_bias)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmzoo.constraints import NonNegativeFloat, Range
 from mmzoo.contracts import Batch, Objective, logits_of
 from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
 
@@ -28,8 +29,8 @@ class CrossEntropyObjective(Objective):
         head: name of the head in ``model.heads`` whose logits are scored.
         target: name of the target in the batch.
         label_smoothing: amount of label smoothing, in ``[0, 1)``.
-        class_weights: one weight per class, or ``null``.
-        num_classes: number of classes for the metrics; by default the head's ``num_classes``.
+        class_weights: one non-negative weight per class, or ``null``.
+        num_classes: number of classes for the metrics (at least 2); by default the head's ``num_classes``.
         metrics: torchmetrics to report: ``accuracy`` (micro), ``macro_f1`` and/or ``auroc``
             (macro, one-vs-rest).
         part_metrics: modalities to also score alone (``accuracy@audio``...); needs a fusion that
@@ -41,9 +42,9 @@ class CrossEntropyObjective(Objective):
         head: str,
         target: str,
         heads: Mapping[str, Any] | None = None,
-        label_smoothing: float = 0.0,
-        class_weights: list[float] | None = None,
-        num_classes: int | None = None,
+        label_smoothing: Annotated[float, Range(ge=0, lt=1)] = 0.0,
+        class_weights: list[NonNegativeFloat] | None = None,
+        num_classes: Annotated[int, Range(ge=2)] | None = None,
         metrics: list[MetricName] = ["accuracy", "macro_f1"],  # noqa: B006 - read only
         part_metrics: list[str] = [],  # noqa: B006 - read only
     ) -> None:

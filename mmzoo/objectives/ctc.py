@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import Batch, Objective
 from mmzoo.data.fields import DEFAULT_ALPHABET, transcript_tokenizer
 from mmzoo.ops.ctc_decode import greedy_decode, ids_to_text, prefix_beam_search
@@ -49,7 +50,7 @@ class CTCObjective(Objective):
         heads: Mapping[str, Any] | None = None,
         zero_infinity: bool = True,
         decoder: Literal["greedy", "beam"] = "greedy",
-        beam_size: int = 8,
+        beam_size: PositiveInt = 8,
         alphabet: str | None = None,
         tokenizer: str | None = None,
         metrics: list[MetricName] = ["cer", "wer"],  # noqa: B006 - read only

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmzoo.constraints import NonNegativeInt, Range
 from mmzoo.contracts import Batch, ModalityInput, ModalitySpec, Objective
 
 __all__ = ["MaskedLanguageModeling", "mask_tokens"]
@@ -63,7 +64,7 @@ class MaskedLanguageModeling(Objective):
     Args:
         head: a ``token_logits`` head reading ``modality``.
         modality: the token modality to mask.
-        mask_prob: fraction of real tokens to predict.
+        mask_prob: fraction of real tokens to predict, in ``(0, 1)``.
         mask_id: the id written at masked positions; by default the last id of the vocabulary
             (for the byte-level ByT5 vocabulary, an unused extra id).
     """
@@ -72,8 +73,8 @@ class MaskedLanguageModeling(Objective):
         self,
         head: str,
         modality: str = "text",
-        mask_prob: float = 0.15,
-        mask_id: int | None = None,
+        mask_prob: Annotated[float, Range(gt=0, lt=1)] = 0.15,
+        mask_id: NonNegativeInt | None = None,
         heads: Mapping[str, Any] | None = None,
         input_specs: Mapping[str, ModalitySpec] | None = None,
     ) -> None:

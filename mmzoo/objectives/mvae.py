@@ -8,6 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
+from mmzoo.constraints import NonNegativeFloat, NonNegativeInt
 from mmzoo.contracts import Batch, LossOutput, ModalityInput, ModalitySpec, Objective
 from mmzoo.heads.mvae import ModalityLikelihood, MVAEHead, row_present, subset_name
 
@@ -42,7 +43,7 @@ class MVAEObjective(Objective):
         head: name of the ``mvae`` head in ``model.heads``.
         beta: weight of the KL term once warmed up.
         kl_warmup_steps: training steps of the linear KL warm-up from 0 to ``beta``; 0 for none.
-        weights: modality -> weight of its reconstruction NLL (default 1 each).
+        weights: modality -> non-negative weight of its reconstruction NLL (default 1 each).
         reconstruct: ``subset`` (the paper: each subset's ELBO reconstructs its own modalities) or
             ``all`` (every subset also reconstructs the other present modalities, cross-modal terms).
     """
@@ -51,9 +52,9 @@ class MVAEObjective(Objective):
         self,
         head: str = "mvae",
         heads: Mapping[str, Any] | None = None,
-        beta: float = 1.0,
-        kl_warmup_steps: int = 0,
-        weights: dict[str, float] | None = None,
+        beta: NonNegativeFloat = 1.0,
+        kl_warmup_steps: NonNegativeInt = 0,
+        weights: dict[str, NonNegativeFloat] | None = None,
         reconstruct: Literal["subset", "all"] = "subset",
     ) -> None:
         super().__init__()

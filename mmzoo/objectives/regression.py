@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from mmzoo.constraints import PositiveFloat
 from mmzoo.contracts import Batch, Objective
 from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
 
@@ -40,7 +41,7 @@ class RegressionObjective(Objective):
         target: str,
         heads: Mapping[str, Any] | None = None,
         loss: Literal["mse", "l1", "huber"] = "mse",
-        huber_delta: float = 1.0,
+        huber_delta: PositiveFloat = 1.0,
         metrics: list[MetricName] = ["mae", "rmse"],  # noqa: B006 - read only
         part_metrics: list[str] = [],  # noqa: B006 - read only
     ) -> None:

@@ -11,8 +11,9 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
+from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 from mmzoo.errors import Problem, RecipeError
 from mmzoo.recipe.loader import LoadedRecipe, join_key, location_of
 from mmzoo.recipe.schema import (
@@ -26,7 +27,7 @@ from mmzoo.recipe.schema import (
     RunConfig,
 )
 from mmzoo.registry import REQUIRED, RESERVED_KEYS, Registry, did_you_mean, schema_of
-from mmzoo.typecheck import check_value, describe_value
+from mmzoo.typecheck import check_value, describe_type, describe_value
 
 __all__ = ["validate_recipe", "run_name_problem", "TRAINER_MANAGED_KEYS", "DEFAULT_OPTIMIZER"]
 
@@ -38,6 +39,43 @@ TRAINER_MANAGED_KEYS: dict[str, str] = {
 }
 
 DEFAULT_OPTIMIZER: dict[str, Any] = {"name": "adamw", "lr": 1e-3}
+
+# A number of batches (int) or a fraction of them (float), as Lightning reads its limit_* options.
+_BATCHES = NonNegativeInt | Annotated[float, Range(ge=0, le=1)] | None
+
+#: mmzoo's ranges for numeric ``lightning.Trainer`` options, whose signature declares only their
+#: types. A value must pass Lightning's annotation first, then this one.
+TRAINER_RANGES: dict[str, Any] = {
+    "max_epochs": Literal[-1] | PositiveInt | None,  # -1: no limit; null: Lightning's default
+    "max_steps": Literal[-1] | PositiveInt,
+    "min_epochs": NonNegativeInt | None,
+    "min_steps": NonNegativeInt | None,
+    "accumulate_grad_batches": PositiveInt,
+    "gradient_clip_val": NonNegativeFloat | None,
+    "log_every_n_steps": PositiveInt | None,
+    "check_val_every_n_epoch": PositiveInt | None,
+    "num_sanity_val_steps": Annotated[int, Range(ge=-1)] | None,  # -1: every validation batch
+    "limit_train_batches": _BATCHES,
+    "limit_val_batches": _BATCHES,
+    "limit_test_batches": _BATCHES,
+    "limit_predict_batches": _BATCHES,
+    # Every N training batches, a fraction of an epoch, or a duration ("DD:HH:MM:SS" or timedelta keywords).
+    "val_check_interval": PositiveInt | Annotated[float, Range(gt=0, le=1)] | str | dict[str, int] | None,
+}
+
+_BETA = Annotated[float, Range(ge=0, lt=1)]
+
+#: mmzoo's ranges for common optimizer options, checked whatever the optimizer class (torch
+#: annotates their types at most).
+OPTIMIZER_RANGES: dict[str, Any] = {
+    "lr": NonNegativeFloat,
+    "weight_decay": NonNegativeFloat,
+    "momentum": Annotated[float, Range(ge=0, le=1)],
+    "dampening": Annotated[float, Range(ge=0, le=1)],
+    # One epsilon, or a pair of them for torch's Adafactor (whose first one may be null).
+    "eps": PositiveFloat | list[PositiveFloat | None],
+    "betas": tuple[_BETA, _BETA],
+}
 
 _MODEL_PARTS = ("encoders", "fusion", "heads")
 _MODEL_SETTINGS = tuple(f.name for f in dataclasses.fields(ModelSettings))
@@ -174,7 +212,10 @@ class _Checker:
     def callable_spec(
         self, value: Any, kind: str, key: str, resolve: Any, skip: tuple[str, ...], reserved: tuple[str, ...] = ()
     ) -> ComponentSpec | None:
-        """Check an optimizer or scheduler: resolve its class and bind options to its signature."""
+        """Check an optimizer or scheduler: resolve its class and bind options to its signature.
+
+        An optimizer's options named in :data:`OPTIMIZER_RANGES` must also lie in those ranges.
+        """
         if not isinstance(value, dict) or not isinstance(value.get("name"), str):
             self.problem(key, f"must be a mapping with a 'name' key naming the {kind}")
             return None
@@ -198,8 +239,12 @@ class _Checker:
                         sub,
                         f"unknown option for {kind} '{name}'{did_you_mean(option, list(known))}; its options: {', '.join(known)}",
                     )
-                continue
-            error = check_value(item, known[option].annotation)
+                    continue
+                error = None  # taken by **kwargs: only mmzoo's range applies
+            else:
+                error = check_value(item, known[option].annotation)
+            if not error and kind == "optimizer" and option in OPTIMIZER_RANGES:
+                error = check_value(item, OPTIMIZER_RANGES[option])
             if error:
                 self.problem(sub, f"{error} (option of {kind} '{name}')")
         for option in known.values():
@@ -263,10 +308,11 @@ class _Checker:
                 self.strategy(item)
             elif option not in known:
                 self.problem(key, f"unknown option of lightning.Trainer{did_you_mean(option, list(known))}")
-            else:
-                error = check_value(item, known[option].annotation)
-                if error:
-                    self.problem(key, error)
+            elif error := check_value(item, known[option].annotation):
+                self.problem(key, error)
+            elif option in TRAINER_RANGES and check_value(item, TRAINER_RANGES[option]):
+                # Name every allowed form: a range message would name only one member of the union.
+                self.problem(key, f"expected {describe_type(TRAINER_RANGES[option])}, got {describe_value(item)}")
         return dict(value)
 
 
@@ -314,7 +360,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
     check.unknown_keys(data, SECTIONS, "", "top-level section")
 
     seed = data.get("seed")
-    error = check_value(seed, int | None)
+    error = check_value(seed, NonNegativeInt | None)
     if error:
         check.problem("seed", error)
 

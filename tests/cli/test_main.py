@@ -63,7 +63,7 @@ def test_recipe_show_applies_overrides(capsys, tiny_recipe):
     "overrides, fragment",
     [
         (["model.fusion.name=concta"], "did you mean 'concat'"),
-        (["model.encoders.audio.dim=wide"], "expected int, got the string 'wide'"),
+        (["model.encoders.audio.dim=wide"], "expected int >= 1, got the string 'wide'"),
         (["trainer.nope.x=1"], "key 'trainer.nope' does not exist"),
     ],
 )

@@ -30,7 +30,7 @@ def test_all_problems_reported_together(tiny_recipe, registry):
     tiny_recipe.write_text(text)
     found = problems_of(tiny_recipe, registry)
     assert "did you mean 'concat'" in found["model.fusion.name"].message
-    assert "expected int, got the string 'sixteen'" in found["model.encoders.audio.dim"].message
+    assert "expected int >= 1, got the string 'sixteen'" in found["model.encoders.audio.dim"].message
     assert "did you mean 'layers'" in found["model.encoders.audio.layerz"].message
     assert "missing required option" in found["model.heads.label.num_classes"].message
     assert "did you mean 'max_epochs'" in found["trainer.max_epoch"].message
@@ -63,7 +63,7 @@ def test_override_problems_join_recipe_problems(tiny_recipe, registry):
         ("optimizer.lrr=0.1", "optimizer.lrr", "did you mean 'lr'"),
         ("scheduler.name=torch.optim.lr_scheduler.StepLR", "scheduler.step_size", "missing required option"),
         ("scheduler.interval=hourly", "scheduler.interval", "must be 'step' or 'epoch'"),
-        ("seed=abc", "seed", "expected int | null"),
+        ("seed=abc", "seed", "expected int >= 0 | null"),
         ("run.rot=x", "run.rot", "did you mean 'root'"),
         ("logger.wandb.mode=cloud", "logger.wandb.mode", "expected 'offline' | 'online' | 'disabled'"),
         ("checkpoint.mode=up", "checkpoint.mode", "expected 'min' | 'max'"),

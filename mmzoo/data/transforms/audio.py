@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torchaudio
 from torch import Tensor
 
+from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 from mmzoo.contracts import ModalitySpec
 from mmzoo.data.transforms.base import Transform
 
@@ -99,7 +100,7 @@ class Resample(_RateDependent):
     name = "resample"
     input_kinds: tuple[str, ...] = ("waveform",)
 
-    def __init__(self, sample_rate: int = 16000) -> None:
+    def __init__(self, sample_rate: PositiveInt = 16000) -> None:
         if sample_rate <= 0:
             raise ValueError(f"resample: sample_rate must be positive, got {sample_rate}")
         self.sample_rate = sample_rate
@@ -126,13 +127,13 @@ class PreEmphasis(Transform):
     """Pre-emphasis filter ``y[t] = x[t] - coefficient * x[t - 1]`` (``y[0] = x[0]``) on ``(T,)``.
 
     Args:
-        coefficient: the filter coefficient, usually between 0.9 and 1.0.
+        coefficient: the filter coefficient, in ``[0, 1]`` and usually between 0.9 and 1.0.
     """
 
     name = "pre_emphasis"
     input_kinds: tuple[str, ...] = ("waveform",)
 
-    def __init__(self, coefficient: float = 0.97) -> None:
+    def __init__(self, coefficient: Annotated[float, Range(ge=0, le=1)] = 0.97) -> None:
         self.coefficient = coefficient
 
     def setup(self, input_spec: ModalitySpec) -> ModalitySpec:
@@ -161,8 +162,8 @@ class Frame(_RateDependent):
 
     def __init__(
         self,
-        frame_ms: float = 25.0,
-        hop_ms: float = 10.0,
+        frame_ms: PositiveFloat = 25.0,
+        hop_ms: PositiveFloat = 10.0,
         window: Literal["hann", "hamming", "rectangular"] = "hann",
     ) -> None:
         if frame_ms <= 0 or hop_ms <= 0:
@@ -258,12 +259,12 @@ class LogMel(_MelOptions):
 
     def __init__(
         self,
-        n_mels: int = 80,
-        n_fft: int = 400,
-        hop_ms: float = 10.0,
-        win_ms: float = 25.0,
-        f_min: float = 0.0,
-        f_max: float | None = None,
+        n_mels: PositiveInt = 80,
+        n_fft: Annotated[int, Range(ge=2)] = 400,
+        hop_ms: PositiveFloat = 10.0,
+        win_ms: PositiveFloat = 25.0,
+        f_min: NonNegativeFloat = 0.0,
+        f_max: PositiveFloat | None = None,
     ) -> None:
         self.n_mels = n_mels
         self.n_fft = n_fft
@@ -308,13 +309,13 @@ class Mfcc(_MelOptions):
 
     def __init__(
         self,
-        n_mfcc: int = 13,
-        n_mels: int = 40,
-        n_fft: int = 400,
-        hop_ms: float = 10.0,
-        win_ms: float = 25.0,
-        f_min: float = 0.0,
-        f_max: float | None = None,
+        n_mfcc: PositiveInt = 13,
+        n_mels: PositiveInt = 40,
+        n_fft: Annotated[int, Range(ge=2)] = 400,
+        hop_ms: PositiveFloat = 10.0,
+        win_ms: PositiveFloat = 25.0,
+        f_min: NonNegativeFloat = 0.0,
+        f_max: PositiveFloat | None = None,
     ) -> None:
         self.n_mfcc = n_mfcc
         self.n_mels = n_mels
@@ -419,10 +420,10 @@ class SpecAugment(Transform):
 
     def __init__(
         self,
-        time_masks: int = 2,
-        time_mask_max: int = 20,
-        freq_masks: int = 2,
-        freq_mask_max: int = 10,
+        time_masks: NonNegativeInt = 2,
+        time_mask_max: NonNegativeInt = 20,
+        freq_masks: NonNegativeInt = 2,
+        freq_mask_max: NonNegativeInt = 10,
         fill: Literal["zero", "mean"] = "zero",
     ) -> None:
         if min(time_masks, time_mask_max, freq_masks, freq_mask_max) < 0:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Annotated
 
 import torch
 from torch import Tensor
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as TF
 
+from mmzoo.constraints import NonNegativeInt, PositiveFloat, PositiveInt, Probability, Range
 from mmzoo.contracts import ModalitySpec
 from mmzoo.data.transforms.base import Transform
 
@@ -59,7 +61,7 @@ class Resize(Transform):
     name = "resize"
     input_kinds: tuple[str, ...] = ("image",)
 
-    def __init__(self, size: int | list[int] = 224) -> None:
+    def __init__(self, size: PositiveInt | list[PositiveInt] = 224) -> None:
         if isinstance(size, int):
             _pair(self.name, size)
         else:
@@ -99,7 +101,7 @@ class CenterCrop(Transform):
     name = "center_crop"
     input_kinds: tuple[str, ...] = ("image",)
 
-    def __init__(self, size: int | list[int] = 224) -> None:
+    def __init__(self, size: PositiveInt | list[PositiveInt] = 224) -> None:
         self.size = list(_pair(self.name, size))
 
     def setup(self, input_spec: ModalitySpec) -> ModalitySpec:
@@ -130,9 +132,9 @@ class RandomResizedCrop(Transform):
 
     def __init__(
         self,
-        size: int | list[int] = 224,
-        scale: list[float] = [0.08, 1.0],  # noqa: B006
-        ratio: list[float] = [0.75, 4.0 / 3.0],  # noqa: B006
+        size: PositiveInt | list[PositiveInt] = 224,
+        scale: list[Annotated[float, Range(gt=0, le=1)]] = [0.08, 1.0],  # noqa: B006
+        ratio: list[PositiveFloat] = [0.75, 4.0 / 3.0],  # noqa: B006
     ) -> None:
         self.size = list(_pair(self.name, size))
         if len(scale) != 2 or not 0 < scale[0] <= scale[1] <= 1:
@@ -192,7 +194,7 @@ class HorizontalFlip(Transform):
     input_kinds: tuple[str, ...] = ("image",)
     random = True
 
-    def __init__(self, p: float = 0.5) -> None:
+    def __init__(self, p: Probability = 0.5) -> None:
         if not 0 <= p <= 1:
             raise ValueError(f"horizontal_flip: p must be between 0 and 1, got {p}")
         self.p = p
@@ -224,7 +226,7 @@ class RandAugment(Transform):
     input_kinds: tuple[str, ...] = ("image",)
     random = True
 
-    def __init__(self, num_ops: int = 2, magnitude: int = 9) -> None:
+    def __init__(self, num_ops: NonNegativeInt = 2, magnitude: Annotated[int, Range(ge=0, le=30)] = 9) -> None:
         if num_ops < 0 or not 0 <= magnitude <= 30:
             raise ValueError(
                 f"rand_augment: num_ops must be >= 0 and magnitude between 0 and 30, got {num_ops} and {magnitude}"
@@ -257,7 +259,7 @@ class ImageNormalize(Transform):
 
     Args:
         mean: per-channel means (with ``std``).
-        std: per-channel standard deviations (with ``mean``).
+        std: per-channel standard deviations, positive (with ``mean``).
         timm_model: a timm model name whose preprocessing statistics to use, e.g. ``resnet18``.
     """
 
@@ -265,7 +267,7 @@ class ImageNormalize(Transform):
     input_kinds: tuple[str, ...] = ("image",)
 
     def __init__(
-        self, mean: list[float] | None = None, std: list[float] | None = None, timm_model: str | None = None
+        self, mean: list[float] | None = None, std: list[PositiveFloat] | None = None, timm_model: str | None = None
     ) -> None:
         if (mean is None) != (std is None):
             raise ValueError("image_normalize: give both mean and std, or neither")

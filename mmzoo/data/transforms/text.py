@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import ModalitySpec
 from mmzoo.data.transforms.base import Transform
 
@@ -80,9 +81,9 @@ class Tokenize(Transform):
     def __init__(
         self,
         tokenizer: str = "byt5",
-        vocab_size: int = 1000,
+        vocab_size: PositiveInt = 1000,
         lowercase: bool | None = None,
-        max_length: int | None = 512,
+        max_length: PositiveInt | None = 512,
     ) -> None:
         if max_length is not None and max_length < 1:
             raise ValueError(f"tokenize: max_length must be at least 1 (or null), got {max_length}")

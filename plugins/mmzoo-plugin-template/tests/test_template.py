@@ -49,6 +49,11 @@ def test_registered_through_the_entry_point(entry: Entry) -> None:
     dim = entry.option("dim")
     assert dim is not None and dim.annotation is int and dim.default == 64
     assert dim.doc.startswith("width of"), "options are documented in the factory's `Args:` section"
+    layers = entry.option("layers")
+    assert layers is not None and layers.type_name == "int >= 1", "the declared range is part of the schema"
+    assert entry.check_options({"layers": 0}) == [
+        ("layers", "must be >= 1, got the integer 0 (option of encoder 'template_gru')")
+    ]
 
 
 @pytest.mark.parametrize("spec", [FEATURES, TOKENS], ids=["features", "tokens"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 import torch
+from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -63,7 +64,7 @@ class GruEncoder(Encoder):
         self,
         input_spec: ModalitySpec,
         dim: int = 64,
-        layers: int = 1,
+        layers: PositiveInt = 1,  # a range: recipes with layers: 0 fail validation
         bidirectional: bool = True,
         dropout: float = 0.0,
         pool: Literal["last", "mean"] = "last",
