@@ -23,3 +23,14 @@ class MultimodalDataModule(pl.LightningDataModule):
 
     modality_specs: dict[str, ModalitySpec]
     target_names: tuple[str, ...]
+
+    def starting_epoch(self) -> int:
+        """The epoch the next pass over a dataloader belongs to: ``0``, or the epoch a resumed run
+        continues in.
+
+        Lightning creates the training loader's first iterator before it tells samplers their epoch
+        (``set_epoch``), so a sampler seeded by epoch must start from this value; see
+        :mod:`mmzoo.data.loader`.
+        """
+        trainer = self.trainer
+        return 0 if trainer is None else int(trainer.fit_loop.epoch_progress.current.processed)

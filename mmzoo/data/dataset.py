@@ -45,6 +45,9 @@ class ManifestDataset(Dataset[dict[str, Any]]):
 
     Returns per item: ``{"id", "inputs": {modality: value or None}, "targets": {name: value}}``;
     ``None`` marks a modality the row lacks (an optional modality).
+
+    Args:
+        max_image_pixels: an image with more pixels is refused before decoding (``None``: no limit).
     """
 
     def __init__(
@@ -58,6 +61,7 @@ class ManifestDataset(Dataset[dict[str, Any]]):
         seed: int,
         labelled: bool = True,
         cache: FeatureCache | None = None,
+        max_image_pixels: int | None = None,
     ) -> None:
         self.rows = rows
         self.modalities = dict(modalities)
@@ -67,6 +71,7 @@ class ManifestDataset(Dataset[dict[str, Any]]):
         self.seed = seed
         self.labelled = labelled
         self.cache = cache
+        self.max_image_pixels = max_image_pixels
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -93,7 +98,7 @@ class ManifestDataset(Dataset[dict[str, Any]]):
         if config.type == "audio":
             decoded: Any = decode_audio(path, config.sample_rate)  # type: ignore[arg-type]
         elif config.type == "image":
-            decoded = decode_image(path, config.channels)  # type: ignore[arg-type]
+            decoded = decode_image(path, config.channels, self.max_image_pixels)  # type: ignore[arg-type]
         else:
             decoded = read_text_file(path) if path is not None else str(value).strip()
             if not decoded:

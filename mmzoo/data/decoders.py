@@ -6,11 +6,18 @@ field. They are deliberately small: everything after decoding is a transform.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from mmzoo.data.wav_header import wav_data
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PilImage
 
 __all__ = ["DecodeError", "decode_audio", "probe_audio", "decode_image", "probe_image", "read_text_file"]
 
@@ -20,13 +27,23 @@ class DecodeError(Exception):
 
 
 def probe_audio(path: Path) -> None:
-    """Cheap check that ``path`` is a readable audio file with at least one frame."""
+    """Cheap check that ``path`` is a readable audio file with at least one frame.
+
+    A WAV file whose samples stop before the size its header declares is refused too (libsndfile
+    would read what is there without a word).
+    """
     import soundfile
 
     try:
         info = soundfile.info(str(path))
     except (RuntimeError, soundfile.LibsndfileError) as exc:
         raise DecodeError(f"not a readable audio file ({exc})") from None
+    data = wav_data(path) if info.format in ("WAV", "WAVEX") else None
+    if data is not None and data.cut_short:
+        raise DecodeError(
+            f"the WAV file is cut short: its header declares {data.declared:,} bytes of samples, the file holds"
+            f" {data.present:,} ({info.frames / info.samplerate:.2f} s of audio); copy or export it again"
+        )
     if info.frames <= 0:
         raise DecodeError("the audio file holds no samples")
 
@@ -58,26 +75,73 @@ def decode_audio(path: Path, sample_rate: int) -> Tensor:
     return waveform
 
 
-def probe_image(path: Path) -> None:
-    """Cheap check that ``path`` is an image Pillow can identify."""
-    from PIL import Image, UnidentifiedImageError
+def _open_image(path: Path, max_pixels: int | None) -> PilImage:
+    """Open an image, reading its header only, and refuse it when it is too large to decode.
+
+    Too large: more than ``max_pixels`` pixels (``None``: no limit of ours), or more than Pillow's
+    own decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``), which holds either way.
+
+    Raises:
+        DecodeError: the image is too large.
+    """
+    from PIL import Image
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            image = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise DecodeError(f"the image is too large for Pillow to decode ({exc})") from None
+    bomb = False
+    for warning in caught:  # pass on every other warning
+        if issubclass(warning.category, Image.DecompressionBombWarning):
+            bomb = True
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        image.close()
+        raise DecodeError(
+            f"the image is {width}x{height} ({width * height:,} pixels), more than data.max_image_pixels"
+            f" ({max_pixels:,}); shrink it, or raise data.max_image_pixels (null turns the limit off)"
+        )
+    if bomb:
+        image.close()
+        raise DecodeError(
+            f"the image is {width}x{height} ({width * height:,} pixels), more than Pillow decodes without a"
+            f" decompression-bomb warning (PIL.Image.MAX_IMAGE_PIXELS = {Image.MAX_IMAGE_PIXELS:,}); shrink it"
+        )
+    return image
+
+
+def probe_image(path: Path, max_pixels: int | None = None) -> None:
+    """Cheap check that ``path`` is an image Pillow can identify, of at most ``max_pixels`` pixels.
+
+    Only the header is read for the size, before anything is decoded.
+    """
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _open_image(path, max_pixels) as image:
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise DecodeError(f"not a readable image ({exc})") from None
 
 
-def decode_image(path: Path, channels: int = 3) -> Tensor:
-    """Read an image as float32 ``(channels, H, W)`` in ``[0, 1]`` (RGB for 3 channels, L for 1)."""
+def decode_image(path: Path, channels: int = 3, max_pixels: int | None = None) -> Tensor:
+    """Read an image as float32 ``(channels, H, W)`` in ``[0, 1]`` (RGB for 3 channels, L for 1).
+
+    Raises:
+        DecodeError: the image cannot be decoded, or has more than ``max_pixels`` pixels (or more
+            than Pillow's decompression-bomb limit): checked from its header, before decoding.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with _open_image(path, max_pixels) as image:
             converted = image.convert("RGB" if channels == 3 else "L")
             array = np.asarray(converted, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise DecodeError(f"cannot decode image ({exc})") from None
     if array.ndim == 2:
         array = array[:, :, None]

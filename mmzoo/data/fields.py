@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import torch
 
+from mmzoo.constraints import PositiveInt
+
 __all__ = ["DEFAULT_ALPHABET", "ModalityField", "TargetField", "encode_target", "encode_transcript", "missing_target"]
 
 #: The default ``transcript`` alphabet: lowercase a-z, space and apostrophe (ids 1..28; 0 is the
@@ -32,7 +34,7 @@ class ModalityField:
 
     type: Literal["audio", "image", "text"]
     field: str | None = None
-    sample_rate: int = 16000
+    sample_rate: PositiveInt = 16000
     channels: Literal[1, 3] = 3
     text_from_file: bool = False
     optional: bool = False
@@ -62,7 +64,7 @@ class TargetField:
     type: Literal["class", "multilabel", "regression", "transcript"] = "class"
     field: str | None = None
     classes: list[Any] | None = None
-    num_classes: int | None = None
+    num_classes: PositiveInt | None = None
     alphabet: str | None = None
     drop_unknown: bool = False
     tokenizer: str | None = None

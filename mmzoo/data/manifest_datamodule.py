@@ -4,30 +4,37 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from mmzoo.constraints import NonNegativeInt, PositiveInt, Range
 from mmzoo.contracts import ModalitySpec
+from mmzoo.data.bad_rows import BadRow
 from mmzoo.data.base import MultimodalDataModule
 from mmzoo.data.cache import FeatureCache
 from mmzoo.data.collate import collate_rows
 from mmzoo.data.dataset import ManifestDataset, field_name, raw_value
-from mmzoo.data.loader import resumable_loader
 from mmzoo.data.decoders import DecodeError, probe_audio, probe_image, read_text_file
 from mmzoo.data.fields import ModalityField, TargetField, encode_target
-from mmzoo.data.manifest import ManifestRow, read_manifest
+from mmzoo.data.loader import resumable_loader
+from mmzoo.data.manifest import Manifest, ManifestRow, read_manifest
 from mmzoo.data.transforms.chain import TransformChain
 from mmzoo.errors import DataError
 
-__all__ = ["ManifestDataModule", "SKIPPED_FILE"]
+__all__ = ["DEFAULT_MAX_IMAGE_PIXELS", "ManifestDataModule", "SKIPPED_FILE"]
 
 #: Written into the run directory when ``on_bad_sample: skip`` dropped rows.
 SKIPPED_FILE = "skipped_rows.jsonl"
+
+#: The default ``max_image_pixels``: 40 million pixels (about 480 MB as float RGB).
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 
 _SPLITS = ("train", "val", "test", "predict")
 _STAGE_SPLITS = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("predict",)}
@@ -38,10 +45,12 @@ class ManifestDataModule(MultimodalDataModule):
     """Audio, image and text files listed in JSONL or CSV manifests, one row per example.
 
     Media paths in a manifest are relative to the manifest's folder; manifest paths in the recipe
-    are relative to the working directory. Rows are checked before training starts (fields
-    present, files exist and can be opened, texts not empty, labels among the declared classes);
-    with ``on_bad_sample: error`` every bad row is reported (the first few listed) and nothing
-    runs, with ``skip`` they are dropped, counted, and listed in ``skipped_rows.jsonl`` in the run
+    are relative to the working directory. Rows are checked before training starts (lines that
+    are UTF-8 and a JSON object or a CSV row that fits the header, ids unique in the manifest,
+    fields present, files exist and can be opened, WAV files not cut short, images not larger
+    than ``max_image_pixels``, texts not empty, labels among the declared classes); with
+    ``on_bad_sample: error`` every bad row is reported (the first few listed) and nothing runs,
+    with ``skip`` they are dropped, counted, and listed in ``skipped_rows.jsonl`` in the run
     directory (``skip`` decodes every row once up front to find them).
 
     Args:
@@ -57,6 +66,8 @@ class ManifestDataModule(MultimodalDataModule):
         pin_memory: pin batches in page-locked memory; ``null`` means: when CUDA is available.
         on_bad_sample: ``error`` (stop and list the bad rows) or ``skip`` (drop and list them).
         cache_dir: keep decoded, deterministically transformed examples here (reused across runs).
+        max_image_pixels: an image with more pixels (width times height, read from its header
+            before decoding) is a bad row; ``null`` turns this limit off.
     """
 
     def __init__(
@@ -67,12 +78,13 @@ class ManifestDataModule(MultimodalDataModule):
         val: str | None = None,
         test: str | None = None,
         predict: str | None = None,
-        batch_size: int = 16,
-        num_workers: int = 0,
+        batch_size: PositiveInt = 16,
+        num_workers: NonNegativeInt = 0,
         pin_memory: bool | None = None,
         on_bad_sample: Literal["error", "skip"] = "error",
         cache_dir: str | None = None,
-        seed: int | None = None,
+        max_image_pixels: PositiveInt | None = DEFAULT_MAX_IMAGE_PIXELS,
+        seed: Annotated[int, Range(ge=0)] | None = None,
         transforms: Mapping[str, list[Any]] | None = None,
     ) -> None:
         super().__init__()
@@ -90,11 +102,12 @@ class ManifestDataModule(MultimodalDataModule):
         self.pin_memory = torch.cuda.is_available() if pin_memory is None else pin_memory
         self.on_bad_sample = on_bad_sample
         self.cache = FeatureCache(cache_dir) if cache_dir else None
+        self.max_image_pixels = max_image_pixels
         self.seed = 0 if seed is None else seed
         self.chains = {name: TransformChain((transforms or {}).get(name, [])) for name in self.fields}
         self.target_names = tuple(self.targets)
         self.rows: dict[str, list[ManifestRow]] = {}
-        self.skipped: dict[str, list[dict[str, Any]]] = {}
+        self.skipped: dict[str, list[BadRow]] = {}
         self.run_dir: Path | None = None
         self.datasets: dict[str, ManifestDataset] = {}
         self.modality_specs = self._describe()
@@ -132,7 +145,7 @@ class ManifestDataModule(MultimodalDataModule):
         source = self.paths["train"] or next(p for p in self.paths.values() if p)
         config = self.fields[name]
         values = []
-        for row in read_manifest(source):
+        for row in read_manifest(source).rows:  # its bad lines are reported when the split is loaded
             value = raw_value(row, name, config)
             if value is None:
                 continue
@@ -167,7 +180,7 @@ class ManifestDataModule(MultimodalDataModule):
                 if config.type == "audio":
                     probe_audio(path)
                 elif config.type == "image":
-                    probe_image(path)
+                    probe_image(path, self.max_image_pixels)
                 elif not read_text_file(path):
                     problems.append((field, f"empty text file: {path}"))
             except DecodeError as exc:
@@ -185,8 +198,8 @@ class ManifestDataModule(MultimodalDataModule):
                 problems.append((field, str(exc)))
         return problems
 
-    def _manifest_rows(self, split: str) -> list[ManifestRow]:
-        """The rows of a split's manifest."""
+    def _read_split(self, split: str) -> Manifest:
+        """A split's manifest."""
         path = self.paths[split]
         if path is None:
             raise DataError(
@@ -197,14 +210,14 @@ class ManifestDataModule(MultimodalDataModule):
 
     def _partition(
         self, split: str, rows: list[ManifestRow], *, decode: bool
-    ) -> tuple[list[ManifestRow], list[dict[str, Any]]]:
-        """Split rows into usable ones and problems ``{"row", "id", "field", "problem"}``.
+    ) -> tuple[list[ManifestRow], list[BadRow]]:
+        """Split rows into usable ones and the problems of the others.
 
         Args:
             decode: also decode every row once (the only way to catch a file broken inside).
         """
         labelled = split != "predict"
-        bad: list[dict[str, Any]] = []
+        bad: list[BadRow] = []
         good: list[ManifestRow] = []
         probe = self._dataset(split, rows, training=False) if decode else None
         for index, row in enumerate(rows):
@@ -215,28 +228,40 @@ class ManifestDataModule(MultimodalDataModule):
                 except DataError as exc:
                     problems = [("", exc.message.split(": ", 1)[-1])]
             if problems:
-                bad.extend({"row": row.where, "id": row.id, "field": f, "problem": why} for f, why in problems)
+                bad.extend(BadRow(row.manifest, row.line, row.id, field, why) for field, why in problems)
             else:
                 good.append(row)
         return good, bad
 
-    def _load_split(self, split: str) -> list[ManifestRow]:
-        rows = self._manifest_rows(split)
-        path = self.paths[split]
-        good, bad = self._partition(split, rows, decode=self.on_bad_sample == "skip")
-        if bad and self.on_bad_sample == "error":
-            shown = "\n".join(f"  - {b['row']}: field '{b['field']}': {b['problem']}" for b in bad[:_SHOWN_PROBLEMS])
+    def _handle_bad(self, split: str, manifest: Manifest, bad: list[BadRow]) -> None:
+        """Apply ``on_bad_sample`` to a split's bad rows: raise, or keep, announce and list them."""
+        if not bad:
+            return
+        path = manifest.path
+        if self.on_bad_sample == "error":
+            shown = "\n".join(f"  - {problem.render()}" for problem in bad[:_SHOWN_PROBLEMS])
             more = f"\n  ... and {len(bad) - _SHOWN_PROBLEMS} more" if len(bad) > _SHOWN_PROBLEMS else ""
+            count = len({problem.line for problem in bad})
             raise DataError(
-                f"{len(bad)} bad row{'s' if len(bad) != 1 else ''} in {path}:\n{shown}{more}",
+                f"{count} bad row{'s' if count != 1 else ''} in {path}:\n{shown}{more}",
                 hint="fix or remove those rows, or set data.on_bad_sample=skip to skip and list them",
             )
+        self.skipped[split] = bad
+        count = len({problem.line for problem in bad})
+        listed = self.run_dir / SKIPPED_FILE if self.run_dir is not None else f"{SKIPPED_FILE} in the run directory"
+        print(
+            f"mmzoo: skipped {count} bad row{'s' if count != 1 else ''} of {path}"
+            f" ({len(bad)} problem{'s' if len(bad) != 1 else ''}), listed in {listed}",
+            file=sys.stderr,
+        )
+        self._write_skipped()
+
+    def _load_split(self, split: str) -> list[ManifestRow]:
+        manifest = self._read_split(split)
+        good, bad = self._partition(split, manifest.rows, decode=self.on_bad_sample == "skip")
+        self._handle_bad(split, manifest, sorted([*manifest.bad, *bad], key=lambda problem: problem.line))
         if not good:
-            raise DataError(f"manifest {path} has no usable rows ({len(rows)} rows, all bad)")
-        if bad:
-            self.skipped[split] = bad
-            print(f"mmzoo: skipped {len(rows) - len(good)} bad rows of {path} ({len(bad)} problems)", file=sys.stderr)
-            self._write_skipped()
+            raise DataError(f"manifest {manifest.path} has no usable rows ({manifest.size} rows, all bad)")
         return good
 
     def exclude_predict_ids(self, ids: set[str]) -> None:
@@ -246,12 +271,23 @@ class ManifestDataModule(MultimodalDataModule):
         self.datasets["predict"] = self._dataset("predict", rows, training=False)
 
     def _write_skipped(self) -> None:
+        """Write ``skipped_rows.jsonl`` into the run directory (once known), keeping what it held before."""
         if self.run_dir is None or not self.skipped:
             return
-        with (self.run_dir / SKIPPED_FILE).open("w", encoding="utf-8") as handle:
-            for split, entries in self.skipped.items():
-                for entry in entries:
-                    handle.write(json.dumps({"split": split, **entry}) + "\n")
+        path = self.run_dir / SKIPPED_FILE
+        lines = [json.dumps(problem.record(split)) for split, found in self.skipped.items() for problem in found]
+        # A resumed run writes into the directory of the first attempt: its lines stay.
+        earlier = path.read_text(encoding="utf-8", errors="replace").splitlines() if path.is_file() else []
+        fresh = set(lines)
+        text = "".join(f"{line}\n" for line in [*(line for line in earlier if line and line not in fresh), *lines])
+        handle, temporary = tempfile.mkstemp(dir=self.run_dir, prefix=f".{SKIPPED_FILE}.", suffix=".tmp")
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+            os.replace(temporary, path)
+        finally:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
 
     def attach_run_dir(self, run_dir: Path) -> None:
         """Called by mmzoo with the run directory: learned transforms and skipped rows go there."""
@@ -259,7 +295,13 @@ class ManifestDataModule(MultimodalDataModule):
         for chain in self.chains.values():
             for transform in chain.transforms:
                 transform.save(self.run_dir)
-        self._write_skipped()
+        if self.skipped:
+            self._write_skipped()
+            count = sum(len({problem.line for problem in found}) for found in self.skipped.values())
+            print(
+                f"mmzoo: {count} skipped row{'s' if count != 1 else ''} listed in {self.run_dir / SKIPPED_FILE}",
+                file=sys.stderr,
+            )
 
     # -- LightningDataModule -----------------------------------------------------------------
 
@@ -273,6 +315,7 @@ class ManifestDataModule(MultimodalDataModule):
             seed=self.seed,
             labelled=split != "predict",
             cache=self.cache,
+            max_image_pixels=self.max_image_pixels,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -291,6 +334,7 @@ class ManifestDataModule(MultimodalDataModule):
             num_workers=self.num_workers,
             collate_fn=functools.partial(collate_rows, specs=self.modality_specs),
             pin_memory=self.pin_memory,
+            epoch=self.starting_epoch(),
         )
 
     def train_dataloader(self) -> StatefulDataLoader:

@@ -6,10 +6,11 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 import torch
 
+from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 from mmzoo.data.dataset import ManifestDataset, example_generator, raw_value
 from mmzoo.data.decoders import DecodeError, decode_audio
 from mmzoo.data.fields import ModalityField, TargetField, encode_target, missing_target
@@ -257,6 +258,8 @@ class SpeechQCDataModule(ManifestDataModule):
     every epoch (for one ``seed``). Train, val and test rows are checked as by the ``manifest``
     datamodule; in the predict split, a row whose audio is missing, undecodable or empty, or whose
     transcript is empty, is not a reason to stop: it is listed as ``unreadable`` in the QC report.
+    Lines that give no row at all (not UTF-8, not a JSON object, an id an earlier row has) follow
+    ``on_bad_sample`` in every split.
 
     Args:
         train: training manifest.
@@ -299,22 +302,22 @@ class SpeechQCDataModule(ManifestDataModule):
         text_field: str = "text",
         label_field: str = "quality",
         corrupt: Literal["auto"] | list[Split] = "auto",
-        sample_rate: int = 16000,
+        sample_rate: PositiveInt = 16000,
         labels: list[str] = list(LABELS),  # noqa: B006 (copied, never mutated)
-        proportions: dict[str, float] | None = None,
-        snr_db: list[float] = [0.0, 10.0],  # noqa: B006
+        proportions: dict[str, NonNegativeFloat] | None = None,
+        snr_db: list[Annotated[float, Range()]] = [0.0, 10.0],  # noqa: B006 (any finite dB: noise may be louder)
         noise_kinds: list[Literal["white", "pink", "babble"]] = ["white", "pink", "babble"],  # noqa: B006
-        clip_gain_db: list[float] = [6.0, 18.0],  # noqa: B006
-        truncate_fraction: list[float] = [0.3, 0.6],  # noqa: B006
-        dropout_gaps: list[int] = [1, 3],  # noqa: B006
-        dropout_ms: list[float] = [30.0, 80.0],  # noqa: B006
-        copies: int = 1,
-        eval_copies: int = 1,
+        clip_gain_db: list[PositiveFloat] = [6.0, 18.0],  # noqa: B006 (0 dB or less clips nothing)
+        truncate_fraction: list[Annotated[float, Range(ge=0, lt=1)]] = [0.3, 0.6],  # noqa: B006
+        dropout_gaps: list[PositiveInt] = [1, 3],  # noqa: B006
+        dropout_ms: list[PositiveFloat] = [30.0, 80.0],  # noqa: B006
+        copies: PositiveInt = 1,
+        eval_copies: PositiveInt = 1,
         report: dict[str, Any] | None = None,
-        batch_size: int = 16,
-        num_workers: int = 0,
+        batch_size: PositiveInt = 16,
+        num_workers: NonNegativeInt = 0,
         on_bad_sample: Literal["error", "skip"] = "error",
-        seed: int | None = None,
+        seed: Annotated[int, Range(ge=0)] | None = None,
         transforms: Mapping[str, list[Any]] | None = None,
     ) -> None:
         if not labels or len(set(labels)) != len(labels):
@@ -405,15 +408,18 @@ class SpeechQCDataModule(ManifestDataModule):
         if split != "predict":
             return super()._load_split(split)
         # Screening: a row that cannot be read is a finding of the report, not a reason to stop.
-        rows = self._manifest_rows(split)
+        # A line that is no row at all has no place in the report: it follows on_bad_sample.
+        manifest = self._read_split(split)
+        self._handle_bad(split, manifest, manifest.bad)
+        rows = manifest.rows
         good, bad = self._partition(split, rows, decode=True)
         from mmzoo.qc.report import unreadable_row
 
         reasons: dict[str, list[str]] = {}
         for problem in bad:
-            why = problem["problem"].split(" (mark the modality")[0]  # that hint is for training data
-            reasons.setdefault(problem["id"], []).append(f"{problem['field']}: {why}" if problem["field"] else why)
-        by_row = {row.id: row for row in rows}
+            why = problem.problem.split(" (mark the modality")[0]  # that hint is for training data
+            reasons.setdefault(problem.id, []).append(f"{problem.field}: {why}" if problem.field else why)
+        by_row = {row.id: row for row in rows}  # ids are unique: read_manifest set repeated ones aside
         self.unreadable = []
         for row_id, found in reasons.items():
             row = by_row[row_id]

@@ -15,12 +15,13 @@ an honest test of fusion: an audio-only or text-only model cannot beat chance.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Annotated
 
 import numpy as np
 import torch
 from torchdata.stateful_dataloader import StatefulDataLoader
 
+from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveInt, Range
 from mmzoo.contracts import ModalitySpec
 from mmzoo.data.base import MultimodalDataModule
 from mmzoo.data.collate import Row, collate_rows
@@ -54,7 +55,7 @@ class TonesAndWords(MultimodalDataModule):
         train_size: rows in the training split.
         val_size: rows in the validation split.
         test_size: rows in the test split (also used by ``predict``).
-        sample_rate: audio sample rate in Hz.
+        sample_rate: audio sample rate in Hz (at least 2000: the pitches span 300 Hz to 0.3 times the rate).
         n_mels: mel bands of the audio features.
         noise: standard deviation of the background noise relative to the tone's amplitude.
         batch_size: rows per batch.
@@ -63,16 +64,16 @@ class TonesAndWords(MultimodalDataModule):
 
     def __init__(
         self,
-        seed: int | None = None,
-        num_classes: int = 4,
-        train_size: int = 1024,
-        val_size: int = 256,
-        test_size: int = 256,
-        sample_rate: int = 8000,
-        n_mels: int = 32,
-        noise: float = 0.5,
-        batch_size: int = 32,
-        num_workers: int = 0,
+        seed: Annotated[int, Range(ge=0)] | None = None,
+        num_classes: Annotated[int, Range(ge=2, le=len(COLOUR_WORDS))] = 4,
+        train_size: PositiveInt = 1024,
+        val_size: PositiveInt = 256,
+        test_size: PositiveInt = 256,
+        sample_rate: Annotated[int, Range(ge=2000)] = 8000,
+        n_mels: PositiveInt = 32,
+        noise: NonNegativeFloat = 0.5,
+        batch_size: PositiveInt = 32,
+        num_workers: NonNegativeInt = 0,
     ) -> None:
         super().__init__()
         if not 2 <= num_classes <= len(COLOUR_WORDS):
@@ -162,6 +163,7 @@ class TonesAndWords(MultimodalDataModule):
             num_workers=self.num_workers,
             collate_fn=functools.partial(collate_rows, specs=self.modality_specs),
             pairs=False,
+            epoch=self.starting_epoch(),
         )
 
     def train_dataloader(self) -> StatefulDataLoader:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,9 +16,7 @@ from mmzoo.data.manifest_datamodule import SKIPPED_FILE
 from mmzoo.data.transforms import Transform
 from mmzoo.errors import DataError
 
-from ..conftest import RECIPES
-
-DIGITS = RECIPES / "data" / "digits"
+from .conftest import write_jsonl
 
 
 class Utf8Bytes(Transform):
@@ -40,33 +37,6 @@ class RandomScale(Transform):
 
     def __call__(self, value, generator):
         return value * (1 + torch.rand((), generator=generator))
-
-
-@pytest.fixture
-def corpus(tmp_path: Path) -> Path:
-    """Six spoken digits and their images copied next to a manifest in a fresh folder."""
-    (tmp_path / "clips").mkdir()
-    (tmp_path / "img").mkdir()
-    rows = []
-    for digit in range(6):
-        shutil.copy(DIGITS / "audio" / f"{digit}_00.flac", tmp_path / "clips" / f"{digit}.flac")
-        shutil.copy(DIGITS / "images" / f"{digit}_00.png", tmp_path / "img" / f"{digit}.png")
-        rows.append(
-            {
-                "id": f"r{digit}",
-                "audio": f"clips/{digit}.flac",
-                "image": f"img/{digit}.png",
-                "text": f"number {digit}",
-                "label": "even" if digit % 2 == 0 else "odd",
-            }
-        )
-    write_jsonl(tmp_path / "train.jsonl", rows)
-    return tmp_path
-
-
-def write_jsonl(path: Path, rows: list[dict]) -> Path:
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    return path
 
 
 def make(manifest: Path, **overrides) -> ManifestDataModule:
@@ -188,7 +158,7 @@ def test_skip_finds_files_broken_inside(corpus, monkeypatch):
     datamodule = make(corpus / "train.jsonl", on_bad_sample="skip")
     datamodule.setup("fit")
     assert len(datamodule.datasets["train"]) == 5
-    assert "corrupt frame" in datamodule.skipped["train"][0]["problem"]
+    assert "corrupt frame" in datamodule.skipped["train"][0].problem
     with pytest.raises(DataError, match=r"train.jsonl:3: field 'audio' \(audio\): corrupt frame"):
         strict = make(corpus / "train.jsonl")
         strict.setup("fit")
@@ -290,18 +260,21 @@ def test_needs_at_least_one_manifest():
         ManifestDataModule(modalities={"audio": {"type": "audio"}})
 
 
-def test_wav_cut_short_in_its_samples_decodes_what_is_there(corpus):
-    """A WAV whose data stops early (but whose header is whole) is read up to where it ends."""
+def test_wav_cut_short_in_its_samples_is_a_bad_row(corpus):
+    """A WAV whose data stops before its header says (a partial copy) is refused, naming line and file."""
     speech, rate = soundfile.read(corpus / "clips" / "0.flac", dtype="float32")
     soundfile.write(corpus / "clips" / "whole.wav", speech, rate, subtype="PCM_16")
     data = (corpus / "clips" / "whole.wav").read_bytes()
     (corpus / "clips" / "cut.wav").write_bytes(data[: 44 + 2 * 1000])  # header + 1000 samples
     row = {"audio": "clips/cut.wav", "image": "img/0.png", "text": "zero", "label": "even"}
-    datamodule = make(
-        write_jsonl(corpus / "cut.jsonl", [row]),
-        modalities={"audio": {"type": "audio"}, "image": {"type": "image"}, "text": {"type": "text"}},
-    )
-    datamodule.setup("fit")
-    audio = datamodule.datasets["train"][0]["inputs"]["audio"]
-    assert audio.shape == (1000,)
-    torch.testing.assert_close(audio, torch.from_numpy(speech[:1000]), atol=1e-4, rtol=0)
+    manifest = write_jsonl(corpus / "cut.jsonl", [{**row, "audio": "clips/whole.wav"}, row])
+    with pytest.raises(DataError) as info:
+        make(manifest).setup("fit")
+    message = info.value.message
+    assert "1 bad row in" in message
+    assert f"{manifest}:2: field 'audio': {corpus / 'clips' / 'cut.wav'}: the WAV file is cut short" in message
+    assert f"declares {2 * len(speech):,} bytes of samples, the file holds 2,000" in message
+    skipping = make(manifest, on_bad_sample="skip")
+    skipping.setup("fit")
+    assert [row.line for row in skipping.rows["train"]] == [1]
+    assert "cut short" in skipping.skipped["train"][0].problem

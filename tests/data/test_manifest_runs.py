@@ -49,3 +49,27 @@ def test_corrupt_file_in_a_manifest_is_a_clear_user_error(tmp_path, capsys, monk
     assert f"{manifest}:{broken_lines[0]}: field 'audio'" in err and "not a readable audio file" in err
     assert "Traceback" not in err
     assert not (tmp_path / "runs").exists(), "nothing is written for a run that cannot start"
+
+
+def test_an_image_too_large_to_decode_is_a_clear_user_error(tmp_path, capsys, monkeypatch):
+    from PIL import Image
+
+    monkeypatch.chdir(REPO)
+    Image.new("L", (8000, 8000), 255).save(tmp_path / "poster.png")  # one colour: a few tens of KB
+    images = REPO / "recipes" / "data" / "digits" / "images"
+    rows = [
+        {"id": "a", "image": str(images / "1_00.png"), "text": "one", "match": "yes"},
+        {"id": "b", "image": "poster.png", "text": "two", "match": "no"},
+    ]
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    recipe = str(RECIPES / "digits" / "image_text.yaml")
+    code = main(
+        ["fit", recipe, f"data.train={manifest}", f"data.val={manifest}", f"run.root={tmp_path / 'runs'}", *FAST]
+    )
+    err = capsys.readouterr().err
+    assert code == EXIT_USER
+    assert f"1 bad row in {manifest}" in err
+    assert f"{manifest}:2: field 'image': {tmp_path / 'poster.png'}: the image is 8000x8000 (64,000,000 pixels)" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "runs").exists(), "nothing is written for a run that cannot start"

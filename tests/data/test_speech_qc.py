@@ -262,6 +262,21 @@ def test_predict_screens_rows_as_they_are_and_lists_unreadable_ones(tmp_path: Pa
     assert set(meta["features"]) >= {"clipping_ratio", "snr_db", "gap_ratio"}
 
 
+def test_predict_lines_that_are_no_row_follow_on_bad_sample_not_the_report(tmp_path: Path):
+    manifest = labelled_manifest(tmp_path, [None, None, None])
+    lines = manifest.read_bytes().splitlines()
+    repeated = json.loads(lines[0])
+    manifest.write_bytes(b"\n".join([*lines, b"{oops", json.dumps({**repeated, "text": "again"}).encode()]) + b"\n")
+    with pytest.raises(DataError) as info:
+        make(predict=str(manifest)).setup("predict")
+    assert f"{manifest}:4: invalid JSON" in info.value.message
+    assert f"{manifest}:1 and {manifest}:5 both have id {repeated['id']!r}" in info.value.message
+    skipping = make(predict=str(manifest), on_bad_sample="skip")
+    skipping.setup("predict")
+    assert skipping.unreadable == [] and len(skipping.datasets["predict"]) == 3
+    assert [problem.line for problem in skipping.skipped["predict"]] == [4, 5]
+
+
 def test_transcript_target_is_what_the_audio_says():
     datamodule = make(proportions={"mismatch": 1.0, "truncated": 1.0})
     datamodule.setup("fit")
