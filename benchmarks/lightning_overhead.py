@@ -199,6 +199,7 @@ def run_plain(recipe_path: Path, overrides: list[str], warmup: int, steps: int, 
     # configure_optimizers reads the run length from the trainer, and only that; give it the same number.
     module.trainer = types.SimpleNamespace(estimated_stepping_batches=steps)
     configured = module.configure_optimizers()
+    module.total_training_steps()  # read now, while the stand-in trainer is there
     module.trainer = None
     if isinstance(configured, dict):
         optimizer = configured["optimizer"]

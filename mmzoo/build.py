@@ -17,9 +17,15 @@ from mmzoo.contracts import Encoder, Fusion
 from mmzoo.data.base import MultimodalDataModule
 from mmzoo.encoders.adapter import apply_encoder_settings
 from mmzoo.errors import BuildError
+from mmzoo.lifecycle.best_checkpoints import BestCheckpoints
+from mmzoo.lifecycle.checkpoint_io import AtomicCheckpointIO
+from mmzoo.lifecycle.last_checkpoint import LastCheckpoint
+from mmzoo.lifecycle.names import CHECKPOINT_DIR
+from mmzoo.lifecycle.preemption import Preemption
+from mmzoo.lifecycle.random_state import RandomState
 from mmzoo.module import MultimodalModule
-from mmzoo.optim import SCHEDULER_RESERVED, resolve_optimizer, resolve_scheduler
-from mmzoo.recipe.schema import ComponentSpec, EncoderSettings, LoraSettings, Recipe
+from mmzoo.optim import SCHEDULER_RESERVED, TotalSteps, resolve_optimizer, resolve_scheduler
+from mmzoo.recipe.schema import CheckpointConfig, ComponentSpec, EncoderSettings, LoraSettings, Recipe
 from mmzoo.registry import Registry
 
 __all__ = ["build_component", "build_datamodule", "build_module", "build_trainer", "TRAINER_DEFAULTS"]
@@ -83,7 +89,7 @@ def _optimizer_factory(spec: ComponentSpec) -> Any:
     return functools.partial(resolve_optimizer(spec.name), **spec.options)
 
 
-def _make_scheduler(spec: ComponentSpec, optimizer: torch.optim.Optimizer, total_steps: int) -> dict[str, Any]:
+def _make_scheduler(spec: ComponentSpec, optimizer: torch.optim.Optimizer, total_steps: TotalSteps) -> dict[str, Any]:
     factory, default_interval = resolve_scheduler(spec.name)
     options = {k: v for k, v in spec.options.items() if k not in SCHEDULER_RESERVED}
     if default_interval == "step":  # mmzoo's own schedulers know the run length
@@ -169,6 +175,31 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
     )
 
 
+def _checkpoint_callbacks(settings: CheckpointConfig, dirpath: Path) -> list[Any]:
+    """The best checkpoints (Lightning's ``ModelCheckpoint``, continued across resumes), ``last.ckpt``
+    (written at every epoch end and every mid-epoch save), the random states every checkpoint carries,
+    and preemption."""
+    # Always one ModelCheckpoint, also with save_top_k 0 (it then saves nothing): without one,
+    # Lightning would add its own default.
+    callbacks: list[Any] = [
+        RandomState(),
+        BestCheckpoints(
+            dirpath=str(dirpath),
+            filename="best-{epoch:03d}-{step:06d}",
+            monitor=settings.monitor,
+            mode=settings.mode,
+            save_top_k=settings.save_top_k,
+            save_last=False,
+            every_n_epochs=settings.every_n_epochs,
+            auto_insert_metric_name=False,
+        ),
+    ]
+    if settings.save_last:
+        last = LastCheckpoint(dirpath, every_n_steps=settings.every_n_steps, every_n_minutes=settings.every_n_minutes)
+        callbacks += [last, Preemption(last)]
+    return callbacks
+
+
 def _rich_available() -> bool:
     from lightning.pytorch.callbacks.progress.rich_progress import _RICH_AVAILABLE
 
@@ -185,7 +216,7 @@ def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None 
         fit: add checkpointing (only training writes checkpoints).
     """
     import lightning.pytorch as pl
-    from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar
+    from lightning.pytorch.callbacks import ProgressBar
     from lightning.pytorch.loggers import CSVLogger, WandbLogger
 
     from mmzoo.progress import ThrottledRichProgressBar
@@ -218,24 +249,13 @@ def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None 
     if options.get("enable_progress_bar", True) and not has_bar and _rich_available():
         all_callbacks.append(ThrottledRichProgressBar())
     if fit and options["enable_checkpointing"]:
-        ckpt = recipe.checkpoint
-        all_callbacks.append(
-            ModelCheckpoint(
-                dirpath=str(run_dir / "checkpoints"),
-                filename="best-{epoch:03d}-{step:06d}",
-                monitor=ckpt.monitor,
-                mode=ckpt.mode,
-                save_top_k=ckpt.save_top_k,
-                save_last=ckpt.save_last,
-                every_n_epochs=ckpt.every_n_epochs,
-                auto_insert_metric_name=False,
-            )
-        )
+        all_callbacks += _checkpoint_callbacks(recipe.checkpoint, run_dir / CHECKPOINT_DIR)
     try:
         return pl.Trainer(
             default_root_dir=str(run_dir),
             logger=loggers or False,
             callbacks=all_callbacks,
+            plugins=[AtomicCheckpointIO(trust=recipe.checkpoint.trust)],
             **options,
         )
     except Exception as exc:

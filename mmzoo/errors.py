@@ -20,6 +20,7 @@ __all__ = [
     "UnknownComponentError",
     "BuildError",
     "RunError",
+    "RunInterrupted",
     "NonFiniteLossError",
     "DataError",
 ]
@@ -32,6 +33,9 @@ class MmzooError(Exception):
         message: what is wrong, naming the file, key or component.
         hint: what the user can do about it (optional, printed on its own line).
     """
+
+    #: The command line's exit status for this error.
+    exit_code: int = 2
 
     def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
@@ -100,6 +104,15 @@ class BuildError(MmzooError):
 
 class RunError(MmzooError):
     """A run could not start or continue: missing checkpoint, unusable run directory, bad data."""
+
+
+class RunInterrupted(RunError):
+    """A run stopped by a preemption signal (SIGTERM, SIGUSR1) after saving its state.
+
+    The command line exits with :attr:`exit_code` (75, ``EX_TEMPFAIL``: try again later) instead of 2.
+    """
+
+    exit_code = 75
 
 
 class NonFiniteLossError(MmzooError):

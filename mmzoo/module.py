@@ -30,6 +30,8 @@ OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], dict[str, Any]]
 
 _METRIC_STAGES = ("val", "test")
+#: Where checkpoints keep the training epoch's running sums.
+_EPOCH_SUMS_KEY = "mmzoo_epoch_sums"
 
 
 def _loggers_write_this_step(trainer: Any) -> bool:
@@ -65,6 +67,13 @@ class _EpochSums:
             totals = reduce(totals, reduce_op="sum")
         self.sums, self.counts = {}, {}
         return {key: totals[i] / totals[len(keys) + i] for i, key in enumerate(keys)}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The sums so far in the epoch, for a checkpoint saved inside an epoch."""
+        return {"sums": dict(self.sums), "counts": dict(self.counts)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.sums, self.counts = dict(state.get("sums", {})), dict(state.get("counts", {}))
 
 
 class MultimodalModule(pl.LightningModule):
@@ -115,6 +124,7 @@ class MultimodalModule(pl.LightningModule):
         self.compile_options = None if compile is None else dict(compile)
         self._scaled = False
         self._epoch_sums = _EpochSums()
+        self._total_steps: int | None = None
         #: The last ``train/<key>_step`` values sent to the loggers.
         self.latest_step_logs: dict[str, float] = {}
         self.encoders = nn.ModuleDict(dict(encoders))
@@ -311,6 +321,13 @@ class MultimodalModule(pl.LightningModule):
             self.log("train/loss_epoch", means.pop("loss"), prog_bar=True, sync_dist=True)
             self.log_dict({f"train/{k}_epoch": v for k, v in means.items()}, sync_dist=True)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep the epoch's running sums: a run resumed inside an epoch logs the same epoch means."""
+        checkpoint[_EPOCH_SUMS_KEY] = self._epoch_sums.state_dict()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._epoch_sums.load_state_dict(checkpoint.get(_EPOCH_SUMS_KEY, {}))
+
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Move only the tensors of a :class:`Batch`; Lightning's generic walk would also visit every
         id and meta value (about 1 ms per step for a 32-row batch with metadata)."""
@@ -352,5 +369,15 @@ class MultimodalModule(pl.LightningModule):
         optimizer = self._optimizer_factory(self.parameters())
         if self._scheduler_factory is None:
             return optimizer
-        total_steps = max(1, int(self.trainer.estimated_stepping_batches))
-        return {"optimizer": optimizer, "lr_scheduler": self._scheduler_factory(optimizer, total_steps)}
+        return {"optimizer": optimizer, "lr_scheduler": self._scheduler_factory(optimizer, self.total_training_steps)}
+
+    def total_training_steps(self) -> int:
+        """Optimizer steps in the whole run, from the trainer; computed when a scheduler first needs it.
+
+        Not while optimizers are configured: Lightning's ``estimated_stepping_batches`` sets the
+        training data up, and doing that before a resumed run's state is restored loses the data
+        loader's position in the epoch.
+        """
+        if self._total_steps is None:
+            self._total_steps = max(1, int(self.trainer.estimated_stepping_batches))
+        return self._total_steps

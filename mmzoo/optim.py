@@ -4,7 +4,7 @@ Optimizers come from ``torch.optim`` by short name (``adamw``, ``adam``, ``sgd``
 path (``torch.optim.AdamW``, or any importable optimizer class). Schedulers are:
 
 - ``warmup_cosine``: linear warm-up then cosine decay over the whole run, stepped every
-  optimizer step; built from torch's ``LinearLR``, ``CosineAnnealingLR`` and ``SequentialLR``;
+  optimizer step (a closed-form ``LambdaLR``);
 - ``constant``: no schedule;
 - a dotted path to any scheduler class (``torch.optim.lr_scheduler.StepLR``), with the reserved
   options ``interval`` (``step`` or ``epoch``, default ``epoch``) and ``monitor``.
@@ -13,10 +13,13 @@ path (``torch.optim.AdamW``, or any importable optimizer class). Schedulers are:
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import torch
+
+from mmzoo.constraints import NonNegativeInt, Probability, Range
 
 __all__ = [
     "OPTIMIZERS",
@@ -40,31 +43,53 @@ OPTIMIZERS: dict[str, str] = {
 SCHEDULER_RESERVED: tuple[str, ...] = ("interval", "monitor")
 
 
+#: The run length a built-in scheduler receives: a number, or a function that returns it when the
+#: scheduler first needs it (``MultimodalModule.total_training_steps``; asking Lightning for it while
+#: optimizers are configured would set the training data up before a resumed run's state is restored).
+TotalSteps = int | Callable[[], int]
+
+
+def _resolve_total(total_steps: TotalSteps) -> Callable[[], int]:
+    if callable(total_steps):
+        return total_steps
+    return lambda: total_steps
+
+
 def warmup_cosine(
     optimizer: torch.optim.Optimizer,
-    total_steps: int,
-    warmup_steps: int = 0,
-    min_lr_ratio: float = 0.0,
-    warmup_start_ratio: float = 0.01,
-) -> torch.optim.lr_scheduler.LRScheduler:
+    total_steps: TotalSteps,
+    warmup_steps: NonNegativeInt = 0,
+    min_lr_ratio: Probability = 0.0,
+    warmup_start_ratio: Annotated[float, Range(gt=0, le=1)] = 0.01,
+) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warm-up, then cosine decay to ``min_lr_ratio * lr`` at the last step.
 
+    The factor at step ``s`` is ``warmup_start_ratio + (1 - warmup_start_ratio) * s / warmup_steps``
+    during warm-up, then ``min_lr_ratio + (1 - min_lr_ratio) * (1 + cos(pi * t)) / 2`` with ``t`` the
+    fraction of the decay steps done: a closed form of the step, so a resumed run continues exactly.
+
     Args:
+        total_steps: optimizer steps in the run, or a function returning them (read at the first step
+            after warm-up).
         warmup_steps: optimizer steps of linear warm-up.
         min_lr_ratio: final learning rate as a fraction of the initial one.
         warmup_start_ratio: learning rate at step 0 as a fraction of the initial one.
     """
-    lr_scheduler = torch.optim.lr_scheduler
-    base_lr = min(group["lr"] for group in optimizer.param_groups)
-    decay_steps = max(1, total_steps - warmup_steps)
-    cosine = lr_scheduler.CosineAnnealingLR(optimizer, T_max=decay_steps, eta_min=base_lr * min_lr_ratio)
-    if warmup_steps <= 0:
-        return cosine
-    warmup = lr_scheduler.LinearLR(optimizer, start_factor=warmup_start_ratio, total_iters=warmup_steps)
-    return lr_scheduler.SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_steps])
+    total = _resolve_total(total_steps)
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return warmup_start_ratio + (1.0 - warmup_start_ratio) * step / warmup_steps
+        if step == warmup_steps:
+            return 1.0
+        decay_steps = max(1, total() - warmup_steps)
+        done = min(1.0, (step - warmup_steps) / decay_steps)
+        return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * done))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def constant(optimizer: torch.optim.Optimizer, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+def constant(optimizer: torch.optim.Optimizer, total_steps: TotalSteps) -> torch.optim.lr_scheduler.LRScheduler:
     """Keep the learning rate fixed."""
     return torch.optim.lr_scheduler.ConstantLR(optimizer, factor=1.0, total_iters=0)
 

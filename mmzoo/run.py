@@ -28,7 +28,8 @@ from typing import Any
 
 import yaml
 
-from mmzoo.errors import RunError
+from mmzoo.errors import RunError, RunInterrupted
+from mmzoo.lifecycle.names import CHECKPOINT_DIR, LAST_NAME, OLD_SUFFIX
 from mmzoo.recipe import Recipe, load_recipe
 from mmzoo.registry import Registry
 
@@ -115,6 +116,30 @@ def _best_in(run_dir: Path) -> Path | None:
     return candidates[-1] if candidates else None
 
 
+def _last_in(run_dir: Path) -> Path | None:
+    """``last.ckpt``, or the complete previous one a sharded save was replacing when it was killed."""
+    last = run_dir / CHECKPOINT_DIR / LAST_NAME
+    if last.exists():
+        return last
+    previous = last.with_name(LAST_NAME + OLD_SUFFIX)
+    return previous if previous.exists() else None
+
+
+def _checkpoint_path(path: Path) -> Path:
+    """A checkpoint named by path: an existing file or sharded checkpoint folder, with a clear error otherwise."""
+    if not path.exists():
+        raise RunError(f"checkpoint not found: {path}", hint="pass an existing .ckpt file, or --ckpt last / best")
+    if path.is_dir() and not (path / ".metadata").is_file():
+        if (path / RECIPE_FILE).is_file():
+            hint = f"{path} is a run directory: pass it as the recipe to use its checkpoints, e.g. `mmzoo test {path} --ckpt last`"
+        elif (path / CHECKPOINT_DIR).is_dir() or path.name == CHECKPOINT_DIR:
+            hint = f"pass one file from {path.parent if path.name == CHECKPOINT_DIR else path / CHECKPOINT_DIR}, e.g. .../last.ckpt"
+        else:
+            hint = "pass a .ckpt file, a sharded checkpoint folder (it holds a .metadata file), or last / best / none"
+        raise RunError(f"--ckpt {path} is a folder, not a checkpoint", hint=hint)
+    return path
+
+
 def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> Path | None:
     """Resolve ``--ckpt``: a path, ``last``, ``best`` or ``none``.
 
@@ -124,13 +149,10 @@ def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> 
     if which == "none":
         return None
     if which not in ("last", "best"):
-        path = Path(which)
-        if not path.exists():
-            raise RunError(f"checkpoint not found: {path}", hint="pass an existing .ckpt file, or --ckpt last / best")
-        return path
+        return _checkpoint_path(Path(which))
     candidates = [run_dir] if run_dir is not None else _fit_runs(recipe)
     for candidate in candidates:
-        found = candidate / "checkpoints" / "last.ckpt" if which == "last" else _best_in(candidate)
+        found = _last_in(candidate) if which == "last" else _best_in(candidate)
         if found is not None and found.exists():  # a file, or a folder (a sharded FSDP checkpoint)
             return found
     where = str(run_dir) if run_dir else str(Path(recipe.run.root) / recipe.run_name)
@@ -140,32 +162,11 @@ def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> 
     )
 
 
-def _read_checkpoint(checkpoint: Path) -> Any:
-    """A checkpoint's contents: a ``.ckpt`` file, or the folder a sharded FSDP run writes.
+def _load_weights(module: Any, checkpoint: Path, trust: bool) -> None:
+    """Load a checkpoint's weights into ``module``, with clear errors for bad, untrusted or mismatched files."""
+    from mmzoo.lifecycle.loading import read_checkpoint
 
-    A sharded checkpoint is gathered into one full state dict in this process (no process group
-    needed), so that any strategy and any number of processes can load it.
-    """
-    import tempfile
-
-    import torch
-
-    if not checkpoint.is_dir():
-        return torch.load(checkpoint, map_location="cpu", weights_only=False)
-    from torch.distributed.checkpoint.format_utils import dcp_to_torch_save
-
-    with tempfile.TemporaryDirectory() as scratch:
-        full = Path(scratch) / "full.pt"
-        dcp_to_torch_save(checkpoint, full)
-        return torch.load(full, map_location="cpu", weights_only=False)
-
-
-def _load_weights(module: Any, checkpoint: Path) -> None:
-    """Load a checkpoint's weights into ``module``, with clear errors for bad or mismatched files."""
-    try:
-        state = _read_checkpoint(checkpoint)
-    except Exception as exc:
-        raise RunError(f"checkpoint {checkpoint} cannot be read: {type(exc).__name__}: {exc}") from exc
+    state = read_checkpoint(checkpoint, trust=trust)
     if not isinstance(state, dict) or "state_dict" not in state:
         raise RunError(f"{checkpoint} is not a Lightning checkpoint (no state_dict)")
     try:
@@ -359,8 +360,10 @@ def _run(
     recipe = load_recipe(recipe_path, overrides, registry)
 
     import lightning.pytorch as pl
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from mmzoo.build import build_datamodule, build_module, build_trainer
+    from mmzoo.lifecycle.preemption import Preempted
 
     if recipe.seed is not None:
         pl.seed_everything(recipe.seed, workers=True, verbose=False)
@@ -370,8 +373,10 @@ def _run(
     # fit resumes only when asked; the other commands evaluate the best checkpoint by default.
     which = ckpt if command == "fit" else (ckpt or "best")
     checkpoint = find_checkpoint(recipe, which, source_run) if which else None
+    trust = recipe.checkpoint.trust
     if checkpoint is not None:
-        _load_weights(module, checkpoint)  # for fit too: fail early and clearly if it does not fit
+        # For fit too: fail early and clearly if it is untrusted or does not fit, before Lightning reads it.
+        _load_weights(module, checkpoint, trust)
 
     # Read and check the data before creating the run directory: bad rows stop here.
     datamodule.setup(command)
@@ -412,10 +417,36 @@ def _run(
     if not is_worker:
         print(f"mmzoo: {command} {recipe.source} -> run directory {run_dir}", flush=True)
 
+    writes_results = not is_worker
+    try:
+        _execute(command, trainer, module, datamodule, checkpoint, trust, result)
+    except (Preempted, SIGTERMException) as exc:
+        writes_results = writes_results and trainer.global_rank == 0
+        stopped = _interrupted(exc, trainer)
+        if writes_results:
+            _write_results(run_dir, command, recipe, checkpoint, result, status="interrupted", stopped=stopped)
+        raise RunInterrupted(
+            f"{command} of {run_dir} was stopped by {stopped['signal']}"
+            + (f"; saved {stopped['checkpoint']} at step {stopped['step']}" if stopped.get("checkpoint") else ""),
+            hint=f"continue with `mmzoo fit {run_dir} --resume last`" if command == "fit" else "run the command again",
+        ) from exc
+    if writes_results and trainer.global_rank == 0:
+        _write_results(run_dir, command, recipe, checkpoint, result, status="completed")
+    return result
+
+
+def _execute(
+    command: str, trainer: Any, module: Any, datamodule: Any, checkpoint: Path | None, trust: bool, result: RunResult
+) -> None:
+    """Run ``command`` on the built trainer, filling ``result`` with metrics and the best checkpoint."""
     if command == "fit":
-        trainer.fit(module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None)
-        best = getattr(trainer.checkpoint_callback, "best_model_path", "") or None
-        validated = trainer.validate(module, datamodule=datamodule, ckpt_path=best, verbose=True)
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=str(checkpoint) if checkpoint else None, weights_only=not trust
+        )
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback is not None else None
+        validated = trainer.validate(
+            module, datamodule=datamodule, ckpt_path=best or None, verbose=True, weights_only=not trust
+        )
         result.metrics = _metrics(validated)
         result.checkpoint = Path(best) if best else None
     elif command == "validate":
@@ -425,15 +456,36 @@ def _run(
     else:
         trainer.predict(module, datamodule=datamodule, return_predictions=False)
 
-    if is_worker or trainer.global_rank != 0:
-        return result
+
+def _interrupted(exc: BaseException, trainer: Any) -> dict[str, Any]:
+    """What stopped the run, for ``results.json`` and the message."""
+    from mmzoo.lifecycle.preemption import Preempted
+
+    if isinstance(exc, Preempted):
+        return {"signal": exc.signal_name, "step": exc.step, "checkpoint": str(exc.checkpoint)}
+    # Lightning's own SIGTERM handling (outside the steps that mmzoo's handler covers): no new checkpoint.
+    return {"signal": "SIGTERM", "step": trainer.global_step, "checkpoint": None}
+
+
+def _write_results(
+    run_dir: Path,
+    command: str,
+    recipe: Recipe,
+    checkpoint: Path | None,
+    result: RunResult,
+    *,
+    status: str,
+    stopped: dict[str, Any] | None = None,
+) -> None:
     summary = {
         "command": command,
+        "status": status,
         "recipe": str(recipe.source),
         "checkpoint": str(checkpoint) if checkpoint else None,
         "best_checkpoint": str(result.checkpoint) if command == "fit" and result.checkpoint else None,
         "metrics": result.metrics,
         "predictions": str(result.predictions) if result.predictions else None,
     }
+    if stopped is not None:
+        summary["interrupted"] = stopped
     (run_dir / RESULTS_FILE).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    return result

@@ -1,7 +1,7 @@
 """The ``mmzoo`` command line.
 
 Exit codes: 0 success, 2 user error (a short message naming the problem and the fix), 1 internal
-error. ``--debug`` shows tracebacks. Parsing imports nothing heavy, so ``mmzoo --help`` is instant;
+error, 75 a run stopped by SIGTERM or SIGUSR1 after saving its state (resume it with ``--resume last``). ``--debug`` shows tracebacks. Parsing imports nothing heavy, so ``mmzoo --help`` is instant;
 torch and Lightning load only for the commands that need them.
 """
 
@@ -14,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 from mmzoo import __version__
-from mmzoo.errors import MmzooError
+from mmzoo.errors import MmzooError, RunInterrupted
 from mmzoo.registry import KINDS
 
 __all__ = ["main", "build_parser"]
@@ -67,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--resume", dest="ckpt", metavar="CKPT", help=_CKPT_HELP["fit"])
         else:
             sub.add_argument("--ckpt", metavar="CKPT", default="best", help=_CKPT_HELP["other"])
+        sub.add_argument(
+            "--trust-checkpoint",
+            action="store_true",
+            help="load checkpoints with Python's full unpickler, which can run code stored in the file"
+            " (only for files you trust; the default refuses anything but tensors and plain containers)",
+        )
         if name == "predict":
             sub.add_argument(
                 "--resume",
@@ -105,7 +111,8 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
         from mmzoo.run import run_recipe
 
         resume = getattr(args, "resume", None) if args.command == "predict" else None
-        run_recipe(args.command, args.recipe, args.overrides, ckpt=args.ckpt, resume=resume, argv=list(argv))
+        overrides = [*args.overrides, *(["checkpoint.trust=true"] if args.trust_checkpoint else [])]
+        run_recipe(args.command, args.recipe, overrides, ckpt=args.ckpt, resume=resume, argv=list(argv))
         return EXIT_OK
     if args.command == "plugins":
         from mmzoo.cli.plugins import list_components, show_component
@@ -170,8 +177,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MmzooError as exc:
         if args.debug:
             traceback.print_exc()
-        print(f"error: {_without_worker_traceback(exc.render())}", file=sys.stderr)
-        return EXIT_USER
+        label = "interrupted" if isinstance(exc, RunInterrupted) else "error"
+        print(f"{label}: {_without_worker_traceback(exc.render())}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

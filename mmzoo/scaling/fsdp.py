@@ -22,14 +22,17 @@ parameters, so losses are computed in float32.
 from __future__ import annotations
 
 import contextlib
+import shutil
 from collections.abc import Generator
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from lightning.pytorch.strategies import ModelParallelStrategy
 from torch import nn
 
+from mmzoo.lifecycle.checkpoint_io import atomic_replace_dir, write_failed
 from mmzoo.scaling.checkpointing import blocks_of
 
 if TYPE_CHECKING:
@@ -92,6 +95,26 @@ class FSDPStrategy(ModelParallelStrategy):
         self.param_dtype_name = param_dtype
         self.reduce_dtype = DTYPES[reduce_dtype]
         self.reshard_after_forward = reshard_after_forward
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], filepath: Any, storage_options: Any | None = None) -> None:
+        """A full checkpoint goes through the ``CheckpointIO`` (atomic); a sharded one is written into a
+        staging folder by every process, then moved into place by rank 0 once all are done, so a
+        sharded checkpoint folder appears complete or not at all."""
+        if not self._save_distributed_checkpoint:
+            return super().save_checkpoint(checkpoint, filepath, storage_options)
+        target = Path(self.broadcast(str(filepath)))
+        staging = target.with_name(f".{target.name}.partial")
+        if self.global_rank == 0 and staging.exists():
+            shutil.rmtree(staging)  # left by a save that was killed
+        self.barrier("mmzoo_checkpoint_staging")
+        try:
+            super().save_checkpoint(checkpoint, staging, storage_options)
+        except OSError as exc:
+            raise write_failed(target, exc) from exc
+        self.barrier("mmzoo_checkpoint_written")
+        if self.global_rank == 0:
+            atomic_replace_dir(staging, target)
+        self.barrier("mmzoo_checkpoint_in_place")
 
     def _setup_distributed(self) -> None:
         super()._setup_distributed()
