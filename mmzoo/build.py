@@ -168,7 +168,7 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
         weighting=weighting,
         optimizer=_optimizer_factory(recipe.optimizer),
         scheduler=scheduler,
-        recipe=recipe.data,
+        recipe=recipe.to_save(),
         attention=recipe.model_settings.attention,
         activation_checkpointing=recipe.model_settings.activation_checkpointing,
         compile=recipe.model_settings.compile_options,
@@ -235,7 +235,7 @@ def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None 
                 name=f"{recipe.run_name}/{run_dir.name}",
                 tags=list(wandb.tags),
                 offline=wandb.mode == "offline",
-                config=recipe.data,
+                config=recipe.to_save(),
             )
         )
     options = {**TRAINER_DEFAULTS, "enable_checkpointing": fit, **recipe.trainer}

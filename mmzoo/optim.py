@@ -1,7 +1,8 @@
 """Optimizers and learning-rate schedulers named in recipes.
 
 Optimizers come from ``torch.optim`` by short name (``adamw``, ``adam``, ``sgd``...) or by dotted
-path (``torch.optim.AdamW``, or any importable optimizer class). Schedulers are:
+path (``torch.optim.AdamW``, or an optimizer class of an installed mmzoo plugin's package: a recipe
+never imports any other module). Schedulers are:
 
 - ``warmup_cosine``: linear warm-up then cosine decay over the whole run, stepped every
   optimizer step (a closed-form ``LambdaLR``);
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Annotated, Any, Literal
 
 import torch
@@ -98,10 +99,25 @@ def constant(optimizer: torch.optim.Optimizer, total_steps: TotalSteps) -> torch
 SCHEDULERS: dict[str, Callable[..., Any]] = {"warmup_cosine": warmup_cosine, "constant": constant}
 
 
-def _import_dotted(path: str) -> Any:
+#: Where optimizer and scheduler classes may be imported from, besides the packages of installed plugins.
+TRUSTED_PACKAGES: tuple[str, ...] = ("torch",)
+
+
+def _import_dotted(path: str, packages: Collection[str] | None) -> Any:
+    """The object at a dotted path, importing its module only from ``packages`` (any, for ``None``).
+
+    A recipe is data: naming a class in it must not import (and so run) an arbitrary module. Validation
+    passes the trusted packages: torch and the top-level packages of installed mmzoo plugins.
+    """
     module_name, _, attr = path.rpartition(".")
     if not module_name:
         raise ImportError(f"'{path}' is not a dotted path")
+    if packages is not None and module_name.split(".")[0] not in packages:
+        raise ImportError(
+            f"mmzoo imports optimizer and scheduler classes only from torch and from the packages of installed"
+            f" mmzoo plugins ({', '.join(sorted(packages))}), not from '{module_name.split('.')[0]}';"
+            " install the class's package as an mmzoo plugin, or use a torch.optim class"
+        )
     module = importlib.import_module(module_name)
     try:
         return getattr(module, attr)
@@ -109,27 +125,33 @@ def _import_dotted(path: str) -> Any:
         raise ImportError(f"module '{module_name}' has no attribute '{attr}'") from None
 
 
-def resolve_optimizer(name: str) -> type[torch.optim.Optimizer]:
+def resolve_optimizer(name: str, packages: Collection[str] | None = None) -> type[torch.optim.Optimizer]:
     """The optimizer class for a short name or dotted path.
 
+    Args:
+        packages: the top-level packages a dotted path may import from (see :func:`_import_dotted`).
+
     Raises:
-        ImportError: the path cannot be imported. ``TypeError``: it is not an optimizer class.
+        ImportError: the path cannot be imported (or is outside ``packages``). ``TypeError``: it is not
+        an optimizer class.
     """
-    cls = _import_dotted(OPTIMIZERS.get(name.lower(), name))
+    cls = _import_dotted(OPTIMIZERS.get(name.lower(), name), packages)
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise TypeError(f"'{name}' is not a torch.optim.Optimizer class")
     return cls
 
 
-def resolve_scheduler(name: str) -> tuple[Callable[..., Any], Literal["step", "epoch"]]:
+def resolve_scheduler(
+    name: str, packages: Collection[str] | None = None
+) -> tuple[Callable[..., Any], Literal["step", "epoch"]]:
     """The scheduler factory for a name, and its default stepping interval.
 
     Built-in schedulers step every optimizer step; scheduler classes step every epoch unless the
-    recipe says ``interval: step``.
+    recipe says ``interval: step``. ``packages`` as for :func:`resolve_optimizer`.
     """
     if name in SCHEDULERS:
         return SCHEDULERS[name], "step"
-    cls = _import_dotted(name)
+    cls = _import_dotted(name, packages)
     if not (
         isinstance(cls, type)
         and issubclass(cls, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau))

@@ -285,6 +285,10 @@ class Registry:
             for name in self.names(k):
                 yield self._entries[k][name]
 
+    def packages(self) -> set[str]:
+        """The top-level packages that registered components come from (the installed plugins' code)."""
+        return {entry.factory.__module__.split(".")[0] for entry in self.entries()}
+
     def find(self, name: str) -> list[Entry]:
         """Every entry with this name, across kinds."""
         return [t[name] for t in self._entries.values() if name in t]

@@ -5,10 +5,15 @@ recipe has been validated and the model and data built, and never reuses an exis
 a failing command cannot touch earlier runs. It holds:
 
 - ``recipe.yaml``: the resolved recipe (run it again with ``mmzoo fit <run dir>``);
-- ``checkpoints/``: ``best-*.ckpt`` and ``last.ckpt`` (``fit``);
+- ``checkpoints/``: ``best-*.ckpt`` and ``last.ckpt``, the newest state (``fit``; see
+  :mod:`mmzoo.lifecycle`);
 - ``metrics.csv`` and ``wandb/`` (the W&B run, offline by default);
-- ``results.json``: final metrics; ``predictions.jsonl`` (``predict``), or what the datamodule's
-  own prediction writer makes (the ``speech_qc`` datamodule: a QC report in ``report/``).
+- ``results.json``: ``status`` (``completed`` or ``interrupted``) and final metrics;
+  ``predictions.jsonl`` (``predict``), or what the datamodule's own prediction writer makes (the
+  ``speech_qc`` datamodule: a QC report in ``report/``).
+
+A preempted run (SIGTERM, SIGUSR1) saves ``last.ckpt``, writes ``results.json`` with ``"status":
+"interrupted"`` and raises :class:`~mmzoo.errors.RunInterrupted` (exit code 75).
 
 ``mmzoo predict --resume RUN_DIR`` continues an interrupted predict run in its own directory: the
 rows already written are kept and not predicted again.
@@ -267,7 +272,7 @@ def _write_recipe(recipe: Recipe, run_dir: Path, command: str, argv: list[str] |
         f"# from {recipe.source}" + (f" with: {' '.join(argv)}" if argv else "") + "\n"
         f"# Run it again: mmzoo fit {run_dir / RECIPE_FILE}\n"
     )
-    data = dict(recipe.data)
+    data = recipe.to_save()
     # Runs started from this run directory belong to the same group, not to one named "recipe".
     data["run"] = {**(data.get("run") or {}), "name": recipe.run_name}
     body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)

@@ -31,5 +31,5 @@ def show_recipe(target: str, overrides: list[str]) -> int:
     """Print the recipe after ``extends:``, overrides and interpolation, as YAML."""
     path, _ = resolve_recipe_path(target)
     recipe = load_recipe(path, overrides)
-    sys.stdout.write(yaml.safe_dump(recipe.data, sort_keys=False, default_flow_style=False))
+    sys.stdout.write(yaml.safe_dump(recipe.to_save(), sort_keys=False, default_flow_style=False))
     return 0

@@ -7,6 +7,11 @@
 
 References are resolved after ``extends:`` and overrides, so an override of the referenced key
 changes every place that refers to it.
+
+A value that an environment variable went into (``${env:TOKEN}``, or ``${other.key}`` where that key
+holds one) is recorded in :attr:`LoadedRecipe.env_references` with the text as written, so that what
+mmzoo saves (``recipe.yaml``, ``hparams.yaml``, checkpoints, the W&B config) keeps the reference and
+never the value: a token passed through the environment stays out of every file and upload.
 """
 
 from __future__ import annotations
@@ -48,6 +53,7 @@ def resolve_interpolations(recipe: LoadedRecipe) -> None:
     """
     problems: list[Problem] = []
     data = recipe.data
+    used_env: list[bool] = [False]  # set while resolving one string that reads the environment
 
     def resolve_string(text: str, key: str, stack: tuple[str, ...]) -> Any:
         whole = _REFERENCE.fullmatch(text)
@@ -62,6 +68,7 @@ def resolve_interpolations(recipe: LoadedRecipe) -> None:
 
     def resolve_reference(ref: str, key: str, stack: tuple[str, ...]) -> Any:
         if ref.startswith("env:"):
+            used_env[0] = True
             name, has_default, default = ref[4:].partition(",")
             value = os.environ.get(name.strip())
             if value is None:
@@ -73,6 +80,8 @@ def resolve_interpolations(recipe: LoadedRecipe) -> None:
             return value
         if ref in stack:
             raise _Unresolvable("interpolation cycle: " + " -> ".join([*stack, ref]))
+        if any(key == ref or key.startswith(ref + ".") for key in recipe.env_references):
+            used_env[0] = True  # the referenced value (already resolved) came from the environment
         return resolve_value(_lookup(data, ref), ref, (*stack, ref))
 
     def resolve_value(value: Any, key: str, stack: tuple[str, ...]) -> Any:
@@ -91,10 +100,14 @@ def resolve_interpolations(recipe: LoadedRecipe) -> None:
             if isinstance(value, (dict, list)):
                 visit(value, key)
             elif isinstance(value, str) and "${" in value:
+                used_env[0] = False
                 try:
                     node[k] = resolve_string(value, key, (key,))
                 except _Unresolvable as exc:
                     problems.append(Problem(key, str(exc), location_of(recipe.locations, key)))
+                    continue
+                if used_env[0]:
+                    recipe.env_references[key] = value
 
     visit(data, "")
     if problems:

@@ -72,12 +72,16 @@ class LoadedRecipe:
         locations: dotted key -> ``file:line`` where it was last set.
         source: the recipe file that was loaded.
         files: every file read, the recipe first, then its bases.
+        env_references: dotted key -> the text written there, for every value that interpolation
+            filled from an environment variable (``${env:NAME}``, directly or through another key).
+            Saved recipes, checkpoints and logger configs write this text instead of the value.
     """
 
     data: dict[str, Any]
     locations: Locations
     source: Path
     files: list[Path] = field(default_factory=list)
+    env_references: dict[str, str] = field(default_factory=dict)
 
 
 def _display(path: Path) -> str:

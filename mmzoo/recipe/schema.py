@@ -23,6 +23,7 @@ A recipe is YAML with these top-level sections (see ``docs/recipes.md``)::
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -225,8 +226,9 @@ class Recipe:
 
     Attributes:
         source: the recipe file.
-        data: the resolved recipe as plain YAML data (what ``recipe show`` prints and runs save).
+        data: the resolved recipe as plain YAML data (what components are built from).
         locations: dotted key -> ``file:line``.
+        env_references: dotted key -> the ``${env:...}`` text written there (see :meth:`to_save`).
     """
 
     source: Path
@@ -247,10 +249,24 @@ class Recipe:
     trainer: dict[str, Any]
     logger: LoggerConfig
     checkpoint: CheckpointConfig
+    env_references: dict[str, str] = field(default_factory=dict)
 
     @property
     def run_name(self) -> str:
         return self.run.name or self.source.stem
+
+    def to_save(self) -> dict[str, Any]:
+        """The recipe to write anywhere (``recipe.yaml``, hyperparameters, checkpoints, loggers, the
+        screen): :attr:`data` with every value filled from the environment put back as the
+        ``${env:...}`` reference it was written as."""
+        saved = copy.deepcopy(self.data)
+        for key, text in self.env_references.items():
+            node: Any = saved
+            *parents, last = key.split(".")
+            for part in parents:
+                node = node[int(part)] if isinstance(node, list) else node[part]
+            node[int(last) if isinstance(node, list) else last] = text
+        return saved
 
 
 #: Sections whose every key has a default; they are filled in before overrides apply, so that

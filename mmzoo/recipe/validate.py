@@ -8,6 +8,7 @@ dotted key and ``file:line``.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import inspect
 import typing
 from collections.abc import Mapping
@@ -270,7 +271,7 @@ class _Checker:
         from mmzoo.scaling.strategy import STRATEGY_OPTIONS
 
         name = value.get("name")
-        if name not in STRATEGY_OPTIONS:
+        if not isinstance(name, str) or name not in STRATEGY_OPTIONS:
             self.problem(
                 "trainer.strategy.name",
                 f"must be one of {', '.join(STRATEGY_OPTIONS)} when trainer.strategy is a mapping,"
@@ -353,10 +354,15 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
     Raises:
         RecipeError: with every problem found.
     """
-    from mmzoo.optim import SCHEDULER_RESERVED, resolve_optimizer, resolve_scheduler
+    from mmzoo.optim import SCHEDULER_RESERVED, TRUSTED_PACKAGES, resolve_optimizer, resolve_scheduler
 
     data = loaded.data
     check = _Checker(loaded, registry)
+    packages = {*TRUSTED_PACKAGES, *registry.packages()}
+
+    def trusted(resolve: Any) -> Any:
+        return functools.partial(resolve, packages=packages)
+
     check.unknown_keys(data, SECTIONS, "", "top-level section")
 
     seed = data.get("seed")
@@ -419,7 +425,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
 
     weighting = check.component(data.get("weighting") or {"name": "fixed"}, "weighting", "weighting")
     optimizer = check.callable_spec(
-        data.get("optimizer") or DEFAULT_OPTIMIZER, "optimizer", "optimizer", resolve_optimizer, ("params",)
+        data.get("optimizer") or DEFAULT_OPTIMIZER, "optimizer", "optimizer", trusted(resolve_optimizer), ("params",)
     )
     scheduler_value = data.get("scheduler")
     scheduler = None
@@ -428,7 +434,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
             scheduler_value,
             "scheduler",
             "scheduler",
-            resolve_scheduler,
+            trusted(resolve_scheduler),
             ("optimizer", "total_steps"),
             SCHEDULER_RESERVED,
         )
@@ -459,4 +465,5 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
         trainer=trainer,
         logger=logger,
         checkpoint=checkpoint,
+        env_references=dict(loaded.env_references),
     )

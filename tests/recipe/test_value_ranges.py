@@ -136,6 +136,8 @@ def test_optimizer_ranges_apply_to_keyword_options(registry, monkeypatch):
     module = types.ModuleType("mmzoo_test_optimizers")
     module.KeywordOptimizer = KeywordOptimizer
     monkeypatch.setitem(sys.modules, module.__name__, module)
+    # As if an installed mmzoo plugin provided it: recipes import classes only from such packages.
+    monkeypatch.setattr("mmzoo.optim.TRUSTED_PACKAGES", ("torch", module.__name__))
     name = "optimizer.name=mmzoo_test_optimizers.KeywordOptimizer"
     load_recipe(QUICKSTART, [name, "optimizer.lr=0.1", "optimizer.momentum=0.9"], registry)
     found = problems_of(QUICKSTART, registry, [name, "optimizer.lr=-0.1", "optimizer.momentum=2"])
