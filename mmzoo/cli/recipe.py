@@ -7,6 +7,7 @@ import sys
 import yaml
 
 from mmzoo.recipe import load_recipe
+from mmzoo.recipe.defaults import with_component_defaults
 from mmzoo.run import resolve_recipe_path
 
 __all__ = ["check_recipe", "show_recipe"]
@@ -28,8 +29,13 @@ def check_recipe(target: str, overrides: list[str]) -> int:
 
 
 def show_recipe(target: str, overrides: list[str]) -> int:
-    """Print the recipe after ``extends:``, overrides and interpolation, as YAML."""
+    """Print the recipe after ``extends:``, overrides and interpolation, as YAML, with every
+    component's options spelt out (the defaults of those the recipe does not set included)."""
+    from mmzoo.plugins import load_registry
+
     path, _ = resolve_recipe_path(target)
-    recipe = load_recipe(path, overrides)
-    sys.stdout.write(yaml.safe_dump(recipe.to_save(), sort_keys=False, default_flow_style=False))
+    registry = load_registry()
+    recipe = load_recipe(path, overrides, registry)
+    full = with_component_defaults(recipe, registry)
+    sys.stdout.write(yaml.safe_dump(full, sort_keys=False, default_flow_style=False))
     return 0

@@ -7,6 +7,9 @@ result is a run directory laid out like a model's predict run, so the two compar
 - ``baseline.json``: the fitted rules (load with :meth:`HeuristicBaseline.from_dict`);
 - ``report/``: the QC report (see :mod:`mmzoo.qc.report`), with metrics where labels are known;
 - ``results.json``: the metrics.
+
+Measuring every row takes minutes on a real corpus: both passes show their progress on standard
+error (see :func:`mmzoo.console.track`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ def run_baseline(
         the run directory.
     """
     from mmzoo.build import build_datamodule
+    from mmzoo.console import track
     from mmzoo.data.speech_qc import SpeechQCDataModule
     from mmzoo.plugins import load_registry
     from mmzoo.qc.heuristics import HeuristicBaseline, features
@@ -58,7 +62,7 @@ def run_baseline(
 
     train = datamodule.datasets["train"]
     fit_rows, fit_labels = [], []
-    for index in range(len(train)):
+    for index in track(range(len(train)), "measuring the training rows to fit the baseline"):
         drawn, _ = train.draw(index)
         if drawn.label is not None:
             fit_rows.append(features(drawn.wave, rate, drawn.text))
@@ -75,7 +79,7 @@ def run_baseline(
     with (report / "report.jsonl").open("w", encoding="utf-8") as handle:
         for row in datamodule.unreadable if split == "predict" else []:
             handle.write(json.dumps(row) + "\n")
-        for index in range(len(evaluated)):
+        for index in track(range(len(evaluated)), f"labelling the {split} rows"):
             drawn, _ = evaluated.draw(index)
             meta = evaluated.meta(drawn)
             (label,) = baseline.predict([meta["features"]])

@@ -2,6 +2,8 @@
 
 :func:`load_recipe` is the whole pipeline: read the file and its ``extends:`` bases, apply
 command-line overrides, resolve ``${...}`` interpolation, and validate against the registry.
+:func:`with_component_defaults` gives a validated recipe's full form, every component's defaults
+spelt out.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmzoo.errors import RecipeError
+from mmzoo.recipe.defaults import with_component_defaults
 from mmzoo.recipe.interpolate import resolve_interpolations
 from mmzoo.recipe.loader import LoadedRecipe, load_recipe_file
 from mmzoo.recipe.overrides import apply_overrides, parse_override
@@ -25,6 +28,7 @@ __all__ = [
     "parse_override",
     "resolve_interpolations",
     "validate_recipe",
+    "with_component_defaults",
 ]
 
 

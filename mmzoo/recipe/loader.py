@@ -6,8 +6,10 @@ Merging rules (child over base):
 
 - mappings merge key by key, recursively;
 - any other value (scalars, lists) replaces the base value;
-- a mapping whose ``name`` differs from the base mapping's ``name`` replaces it whole, so that
-  switching ``model.fusion.name`` does not inherit the options of the previous fusion.
+- a component block (:data:`COMPONENT_BLOCKS`) whose ``name`` differs from the base block's
+  ``name`` replaces it whole, so that switching ``model.fusion.name`` does not inherit the options
+  of the previous fusion. Other sections always merge: a child's ``run: {name: x}`` keeps the
+  base's ``run.root``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,32 @@ import yaml
 
 from mmzoo.errors import Problem, RecipeError
 
-__all__ = ["LoadedRecipe", "RecipeLoader", "load_recipe_file", "join_key", "location_of", "parse_scalar"]
+__all__ = [
+    "COMPONENT_BLOCKS",
+    "LoadedRecipe",
+    "RecipeLoader",
+    "deep_merge",
+    "is_component_block",
+    "load_recipe_file",
+    "join_key",
+    "location_of",
+    "parse_scalar",
+]
+
+#: The recipe keys that hold one component, ``{name: ..., **options}``: ``*`` stands for any one
+#: key (a modality, head or objective name) and ``#`` for a list index. Changing a block's ``name``
+#: replaces the whole block, in ``extends:`` merging and in overrides alike.
+COMPONENT_BLOCKS: tuple[str, ...] = (
+    "data",
+    "transforms.*.#",
+    "model.encoders.*",
+    "model.fusion",
+    "model.heads.*",
+    "objectives.*",
+    "weighting",
+    "optimizer",
+    "scheduler",
+)
 
 
 class RecipeLoader(yaml.SafeLoader):
@@ -52,6 +79,18 @@ Locations = dict[str, str]
 
 def join_key(prefix: str, key: object) -> str:
     return f"{prefix}.{key}" if prefix else str(key)
+
+
+def _matches(pattern: str, key: str) -> bool:
+    parts, wanted = key.split("."), pattern.split(".")
+    if len(parts) != len(wanted):
+        return False
+    return all(w == p or w == "*" or (w == "#" and p.isdigit()) for w, p in zip(wanted, parts, strict=True))
+
+
+def is_component_block(key: str) -> bool:
+    """Whether the dotted recipe ``key`` holds one component (see :data:`COMPONENT_BLOCKS`)."""
+    return bool(key) and any(_matches(pattern, key) for pattern in COMPONENT_BLOCKS)
 
 
 def location_of(locations: Locations, key: str) -> str | None:
@@ -140,15 +179,22 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Locations]:
     return data, locations
 
 
-def deep_merge(base: Any, child: Any) -> Any:
-    """Merge ``child`` over ``base`` following the rules in the module docstring."""
+def deep_merge(base: Any, child: Any, key: str = "") -> Any:
+    """Merge ``child`` over ``base`` following the rules in the module docstring.
+
+    Args:
+        base: the inherited value.
+        child: the value written over it.
+        key: the dotted recipe key where both values sit (``""`` for whole recipes): it tells
+            whether they are a component block.
+    """
     if not (isinstance(base, dict) and isinstance(child, dict)):
         return child
-    if "name" in child and "name" in base and child["name"] != base["name"]:
+    if is_component_block(key) and "name" in child and "name" in base and child["name"] != base["name"]:
         return child
     merged = dict(base)
-    for key, value in child.items():
-        merged[key] = deep_merge(base[key], value) if key in base else value
+    for name, value in child.items():
+        merged[name] = deep_merge(base[name], value, join_key(key, name)) if name in base else value
     return merged
 
 

@@ -77,20 +77,39 @@ class RunConfig:
 
 @dataclass
 class WandbConfig:
-    """Weights & Biases logging through Lightning's ``WandbLogger``.
+    """Weights & Biases logging through Lightning's ``WandbLogger`` (see docs/wandb.md).
+
+    ``null`` values take the standard ``WANDB_*`` environment variable when it is set, else the
+    default named below; ``WANDB_MODE`` and ``WANDB_TAGS`` combine with ``mode`` and ``tags`` as
+    docs/wandb.md describes.
 
     Args:
         mode: ``offline`` writes the run into the run directory (upload later with ``wandb sync``),
             ``online`` streams it, ``disabled`` turns W&B off.
-        project: W&B project name.
-        entity: W&B team or user; ``null`` uses your default.
-        tags: tags attached to the run.
+        project: W&B project (``WANDB_PROJECT``, else ``mmzoo``).
+        entity: W&B team or user (``WANDB_ENTITY``, else your default).
+        name: the run's display name (``WANDB_NAME``, else the run directory's name).
+        group: the run's group (``WANDB_RUN_GROUP``, else ``run.name``), so that the fit, test and
+            predict runs of one recipe sit together.
+        job_type: the run's job type (``WANDB_JOB_TYPE``, else the command: ``fit``,
+            ``validate``, ``test`` or ``predict``).
+        notes: a longer description of the run (``WANDB_NOTES``).
+        tags: tags attached to the run, besides one per component the recipe uses
+            (``audio:conv1d``, ``fusion:concat``...) and those in ``WANDB_TAGS``.
+        log_model: upload checkpoints as W&B artifacts, as Lightning's ``WandbLogger`` does:
+            ``false`` never, ``true`` the best and last checkpoints when training ends,
+            ``all`` each one as it is saved.
     """
 
     mode: Literal["offline", "online", "disabled"] = "offline"
-    project: str = "mmzoo"
+    project: str | None = None
     entity: str | None = None
+    name: str | None = None
+    group: str | None = None
+    job_type: str | None = None
+    notes: str | None = None
     tags: list[str] = field(default_factory=list)
+    log_model: bool | Literal["all"] = False
 
 
 @dataclass

@@ -60,9 +60,9 @@ def test_extends_merges_and_tracks_locations(tmp_path):
 
 
 def test_changing_a_component_name_drops_inherited_options(tmp_path):
-    write(tmp_path / "base.yaml", "fusion: {name: concat, hidden_dim: 8}\n")
-    child = write(tmp_path / "child.yaml", "extends: base.yaml\nfusion: {name: other, rank: 2}\n")
-    assert load_recipe_file(child).data == {"fusion": {"name": "other", "rank": 2}}
+    write(tmp_path / "base.yaml", "model:\n  fusion: {name: concat, hidden_dim: 8}\n")
+    child = write(tmp_path / "child.yaml", "extends: base.yaml\nmodel:\n  fusion: {name: other, rank: 2}\n")
+    assert load_recipe_file(child).data == {"model": {"fusion": {"name": "other", "rank": 2}}}
 
 
 def test_extends_list_applies_in_order(tmp_path):

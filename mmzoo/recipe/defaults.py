@@ -1,0 +1,140 @@
+"""The full form of a validated recipe: every component block with all of its options.
+
+A recipe writes only the options it changes; :func:`with_component_defaults` fills in the rest
+from the factories' signatures, so that ``mmzoo recipe show`` (and whatever saves the recipe) says
+exactly what a run builds. Values that came from the environment stay ``${env:...}`` references.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Any
+
+from mmzoo.recipe.schema import SECTIONS, ComponentSpec, EncoderSettings, Recipe
+from mmzoo.registry import REQUIRED, Option, Registry, schema_of
+
+__all__ = ["with_component_defaults"]
+
+#: The recipe-level keys (see :data:`mmzoo.registry.RESERVED_KEYS`) that have a default, per kind:
+#: they come after the factory's options in the full form.
+_RECIPE_LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "encoder": asdict(EncoderSettings()),
+    "objective": {"weight": 1.0},
+    "transform": {"train_only": False},
+}
+
+# Marks a default that has no YAML form (an object): such an option is left out.
+_NO_YAML = object()
+
+
+def _yaml_value(value: Any) -> Any:
+    """``value`` as plain YAML data (tuples become lists), or ``_NO_YAML``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [_yaml_value(item) for item in value]
+        return _NO_YAML if any(item is _NO_YAML for item in items) else items
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        entries = {key: _yaml_value(item) for key, item in value.items()}
+        return _NO_YAML if any(item is _NO_YAML for item in entries.values()) else entries
+    return _NO_YAML
+
+
+def _specs(recipe: Recipe) -> Iterator[ComponentSpec]:
+    """Every component of the recipe, optimizer and scheduler included."""
+    yield recipe.datamodule
+    for chain in recipe.transforms.values():
+        yield from chain
+    yield from recipe.encoders.values()
+    yield recipe.fusion
+    yield from recipe.heads.values()
+    yield from recipe.objectives.values()
+    yield recipe.weighting
+    yield recipe.optimizer
+    if recipe.scheduler is not None:
+        yield recipe.scheduler
+
+
+def _schema(spec: ComponentSpec, registry: Registry) -> tuple[Option, ...]:
+    """The options of the factory that builds ``spec``, in signature order."""
+    if spec.kind not in ("optimizer", "scheduler"):
+        return registry.get(spec.kind, spec.name).options
+    from mmzoo.optim import TRUSTED_PACKAGES, resolve_optimizer, resolve_scheduler
+
+    packages = {*TRUSTED_PACKAGES, *registry.packages()}
+    if spec.kind == "optimizer":
+        return schema_of(resolve_optimizer(spec.name, packages), ("params",))[0]
+    return schema_of(resolve_scheduler(spec.name, packages)[0], ("optimizer", "total_steps"))[0]
+
+
+def _full_block(block: dict[str, Any], spec: ComponentSpec, registry: Registry) -> dict[str, Any]:
+    """``block`` (as the recipe writes it) in the full form: ``name``, then the factory's options
+    in signature order, then the options taken by ``**kwargs``, then the recipe-level keys."""
+    full: dict[str, Any] = {"name": block["name"]}
+    for option in _schema(spec, registry):
+        if option.name in block:
+            full[option.name] = block[option.name]
+        elif option.default is not REQUIRED and (default := _yaml_value(option.default)) is not _NO_YAML:
+            full[option.name] = copy.deepcopy(default)
+    recipe_level = _RECIPE_LEVEL_DEFAULTS.get(spec.kind, {})
+    for key, value in block.items():
+        if key not in full and key not in recipe_level:
+            full[key] = value
+    for key, default in recipe_level.items():
+        full[key] = block[key] if key in block else copy.deepcopy(default)
+    return full
+
+
+def _place(saved: dict[str, Any], key: str, block: dict[str, Any]) -> None:
+    """Put ``block`` at the dotted ``key`` of ``saved`` (whose parents exist, list indices included)."""
+    *parents, last = key.split(".")
+    node: Any = saved
+    for part in parents:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    node[int(last) if isinstance(node, list) else last] = block
+
+
+def _block_at(saved: dict[str, Any], key: str) -> dict[str, Any]:
+    """The mapping at the dotted ``key`` of ``saved``; empty when the recipe leaves it out."""
+    node: Any = saved
+    for part in key.split("."):
+        if isinstance(node, list):
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return {}
+    return node if isinstance(node, dict) else {}
+
+
+def with_component_defaults(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+    """The recipe to show or save, with every component block spelt out in full.
+
+    Each component block (the datamodule, transforms, encoders, fusion, heads, objectives,
+    weighting, optimizer and scheduler) lists every option of its factory: the value the recipe
+    sets, or else the factory's default. Encoders also list the options every encoder takes
+    (``freeze``, ``lora``...), objectives their ``weight`` and transforms ``train_only``. A
+    ``weighting`` or ``optimizer`` the recipe leaves out appears as the one validation chose
+    (``fixed``; ``adamw``). Top-level sections come in :data:`~mmzoo.recipe.schema.SECTIONS`
+    order.
+
+    Validation guarantees that required options are set, so none is missing here. A default
+    without a YAML form (an object rather than numbers, strings, lists and mappings of them) is
+    left out; tuples are written as lists.
+
+    Args:
+        recipe: a validated recipe.
+        registry: the registry it was validated against.
+
+    Returns:
+        A new dict of plain YAML data. ``recipe.data`` is left unchanged, and values filled from
+        the environment stay ``${env:...}`` references, as in :meth:`Recipe.to_save`.
+    """
+    saved = recipe.to_save()
+    for spec in _specs(recipe):
+        # A block the recipe leaves out (weighting, optimizer) is the one validation put in its place.
+        block = _block_at(saved, spec.key) or {"name": spec.name, **spec.options}
+        _place(saved, spec.key, _full_block(block, spec, registry))
+    return {section: saved[section] for section in SECTIONS if section in saved}
