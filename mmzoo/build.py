@@ -206,7 +206,9 @@ def _rich_available() -> bool:
     return bool(_RICH_AVAILABLE)
 
 
-def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None = None, fit: bool = True) -> Any:
+def build_trainer(
+    recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None = None, fit: bool = True, command: str = "fit"
+) -> Any:
     """A ``lightning.Trainer`` from the recipe's ``trainer:`` section, logging into ``run_dir``.
 
     Args:
@@ -214,31 +216,29 @@ def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None 
         run_dir: this run's directory (checkpoints, metrics.csv, wandb/).
         callbacks: extra callbacks (e.g. the prediction writer).
         fit: add checkpointing (only training writes checkpoints).
+        command: the command the Trainer runs (``fit``, ``validate``, ``test`` or ``predict``):
+            the W&B run's default job type.
     """
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import ProgressBar
-    from lightning.pytorch.loggers import CSVLogger, WandbLogger
+    from lightning.pytorch.loggers import CSVLogger
 
-    from mmzoo.progress import ThrottledRichProgressBar
+    from mmzoo.progress import QuietModelSummary, ThrottledRichProgressBar
     from mmzoo.scaling.strategy import resolve_strategy
+    from mmzoo.tracking import trainer_parts
 
     loggers: list[Any] = []
     if recipe.logger.csv:
         loggers.append(CSVLogger(save_dir=str(run_dir), name="", version=""))
-    wandb = recipe.logger.wandb
-    if wandb.mode != "disabled":
-        loggers.append(
-            WandbLogger(
-                save_dir=str(run_dir),
-                project=wandb.project,
-                entity=wandb.entity,
-                name=f"{recipe.run_name}/{run_dir.name}",
-                tags=list(wandb.tags),
-                offline=wandb.mode == "offline",
-                config=recipe.to_save(),
-            )
-        )
     options = {**TRAINER_DEFAULTS, "enable_checkpointing": fit, **recipe.trainer}
+    # The W&B logger (mmzoo.tracking: settings from the recipe and WANDB_*, the config logged
+    # once) and the tracking callbacks: training metrics, and last.ckpt as an artifact.
+    checkpointing = fit and bool(options["enable_checkpointing"]) and recipe.checkpoint.save_last
+    wandb_logger, tracking_callbacks = trainer_parts(
+        recipe, run_dir, command, other_loggers=bool(loggers), checkpointing=checkpointing
+    )
+    if wandb_logger is not None:
+        loggers.append(wandb_logger)
     if "strategy" in options:
         try:
             options["strategy"] = resolve_strategy(options["strategy"])
@@ -248,8 +248,11 @@ def build_trainer(recipe: Recipe, run_dir: Path, *, callbacks: list[Any] | None 
     has_bar = any(isinstance(callback, ProgressBar) for callback in all_callbacks)
     if options.get("enable_progress_bar", True) and not has_bar and _rich_available():
         all_callbacks.append(ThrottledRichProgressBar())
+    if options.get("enable_model_summary", True) and _rich_available():
+        all_callbacks.append(QuietModelSummary())  # instead of Lightning's, whose FLOPs are always 0 here
     if fit and options["enable_checkpointing"]:
         all_callbacks += _checkpoint_callbacks(recipe.checkpoint, run_dir / CHECKPOINT_DIR)
+    all_callbacks += tracking_callbacks  # after LastCheckpoint: they read the last.ckpt it just wrote
     try:
         return pl.Trainer(
             default_root_dir=str(run_dir),

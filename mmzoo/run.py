@@ -25,7 +25,6 @@ import contextlib
 import json
 import os
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,7 @@ import yaml
 
 from mmzoo.errors import RunError, RunInterrupted
 from mmzoo.lifecycle.names import CHECKPOINT_DIR, LAST_NAME, OLD_SUFFIX
-from mmzoo.recipe import Recipe, load_recipe
+from mmzoo.recipe import Recipe, load_recipe, with_component_defaults
 from mmzoo.registry import Registry
 
 __all__ = ["COMMANDS", "RunResult", "run_recipe", "resolve_recipe_path", "find_checkpoint", "create_run_dir"]
@@ -145,7 +144,7 @@ def _checkpoint_path(path: Path) -> Path:
     return path
 
 
-def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> Path | None:
+def find_checkpoint(recipe: Recipe, registry: Registry, which: str, run_dir: Path | None = None) -> Path | None:
     """Resolve ``--ckpt``: a path, ``last``, ``best`` or ``none``.
 
     ``last`` and ``best`` look in ``run_dir`` when given, else in the newest ``fit`` run of this
@@ -155,7 +154,7 @@ def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> 
         return None
     if which not in ("last", "best"):
         return _checkpoint_path(Path(which))
-    candidates = [run_dir] if run_dir is not None else _fit_runs(recipe)
+    candidates = [run_dir] if run_dir is not None else _matching_fit_runs(recipe, registry, which)
     for candidate in candidates:
         found = _last_in(candidate) if which == "last" else _best_in(candidate)
         if found is not None and found.exists():  # a file, or a folder (a sharded FSDP checkpoint)
@@ -164,6 +163,40 @@ def find_checkpoint(recipe: Recipe, which: str, run_dir: Path | None = None) -> 
     raise RunError(
         f"no '{which}' checkpoint found in {where}",
         hint="train first with `mmzoo fit RECIPE`, pass --ckpt PATH, or --ckpt none to use untrained weights",
+    )
+
+
+def _matching_fit_runs(recipe: Recipe, registry: Registry, which: str) -> list[Path]:
+    """The fit runs of the recipe's group that built this recipe's model, newest first.
+
+    The fingerprint is taken of the full form (every component's defaults spelt out, as the run
+    directory's ``recipe.yaml`` saves it), so a recipe that writes a default explicitly matches one
+    that leaves it out. When the group has fit runs but none with the recipe's fingerprint, the
+    error lists them with how each one differs, rather than silently loading a checkpoint of
+    another model.
+    """
+    from mmzoo.lifecycle.identity import differences, fingerprint, run_fingerprint
+
+    mine = with_component_defaults(recipe, registry)
+    wanted = fingerprint(mine)
+    runs = _fit_runs(recipe)
+    matching, others = [], []
+    for run in runs:
+        found = run_fingerprint(run)
+        if found is not None and found[0] == wanted:
+            matching.append(run)
+        elif found is not None:
+            others.append((run, found[1]))
+    if matching or not others:
+        return matching
+    listed = "\n".join(
+        f"  - {run}: " + "; ".join(differences(mine, data)) for run, data in others[:5]
+    ) + (f"\n  - and {len(others) - 5} more" if len(others) > 5 else "")
+    raise RunError(
+        f"no fit run in {Path(recipe.run.root) / recipe.run_name} built this recipe's model, so there is no"
+        f" '{which}' checkpoint for it; the runs there differ:\n{listed}",
+        hint="pass the run directory of the model you mean (mmzoo runs lists them), or --ckpt PATH; to train this"
+        " model, run mmzoo fit without --resume",
     )
 
 
@@ -226,7 +259,9 @@ def _launch_id() -> str | None:
     return None if rendezvous == "none" else f"torchrun-{rendezvous}"
 
 
-def _shared_run_dir(recipe: Recipe, command: str, rank: int, argv: list[str] | None) -> Path:
+def _shared_run_dir(
+    recipe: Recipe, registry: Registry, command: str, rank: int, argv: list[str] | None
+) -> Path:
     """The run directory of a launch that torchrun or SLURM started on several processes or nodes.
 
     All processes must agree on it without talking to each other yet (the process group starts
@@ -251,7 +286,7 @@ def _shared_run_dir(recipe: Recipe, command: str, rank: int, argv: list[str] | N
                 f"run directory {run_dir} already exists; runs never reuse one",
                 hint="start a new launch (a new SLURM job or torchrun --rdzv-id), or set another MMZOO_RUN_DIR",
             ) from exc
-        _write_recipe(recipe, run_dir, command, argv)
+        _write_recipe(recipe, registry, run_dir, command, argv)
         return run_dir
     deadline = time.monotonic() + 600
     while not (run_dir / RECIPE_FILE).is_file():
@@ -264,7 +299,9 @@ def _shared_run_dir(recipe: Recipe, command: str, rank: int, argv: list[str] | N
     return run_dir
 
 
-def _write_recipe(recipe: Recipe, run_dir: Path, command: str, argv: list[str] | None) -> None:
+def _write_recipe(recipe: Recipe, registry: Registry, run_dir: Path, command: str, argv: list[str] | None) -> None:
+    """Save the recipe in its full form (every component's defaults spelt out): the run directory
+    says exactly what was built, and running it again builds the same model even if a default changes."""
     from mmzoo import __version__
 
     header = (
@@ -272,7 +309,7 @@ def _write_recipe(recipe: Recipe, run_dir: Path, command: str, argv: list[str] |
         f"# from {recipe.source}" + (f" with: {' '.join(argv)}" if argv else "") + "\n"
         f"# Run it again: mmzoo fit {run_dir / RECIPE_FILE}\n"
     )
-    data = recipe.to_save()
+    data = with_component_defaults(recipe, registry)
     # Runs started from this run directory belong to the same group, not to one named "recipe".
     data["run"] = {**(data.get("run") or {}), "name": recipe.run_name}
     body = yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
@@ -288,19 +325,11 @@ def _metrics(results: Any) -> dict[str, float]:
 
 @contextlib.contextmanager
 def _known_noise_silenced() -> Iterator[None]:
-    """Hide warnings that mmzoo's own set-up triggers on purpose and that only confuse users."""
-    with warnings.catch_warnings():
-        # Each run directory is new; Lightning's CSV logger only sees recipe.yaml already in it.
-        warnings.filterwarnings("ignore", message=r".*Experiment logs directory .* exists and is not empty.*")
-        # The built-in datamodules hold their rows in memory; workers would only add start-up time.
-        warnings.filterwarnings("ignore", message=r".*does not have many workers.*")
-        # Raised inside Lightning itself with recent torch releases; nothing a user can act on.
-        warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
-        # FSDP2 warns when a sharded module returns a view (a pooled CLS row, a passed-through mask)
-        # in case the caller modifies it in place; MultimodalModule never modifies outputs in place.
-        warnings.filterwarnings("ignore", message=r".*FSDP2-wrapped module .* returned a view tensor.*")
-        # MultimodalModule moves its own Batch to the device (only the tensors), on purpose.
-        warnings.filterwarnings("ignore", message=r".*overridden `transfer_batch_to_device` in `LightningModule`.*")
+    """Hide third-party output that says nothing to an mmzoo user (see :mod:`mmzoo.console`;
+    ``MMZOO_VERBOSE=1`` shows it)."""
+    from mmzoo.console import quiet_third_party
+
+    with quiet_third_party():
         yield
 
 
@@ -377,7 +406,7 @@ def _run(
 
     # fit resumes only when asked; the other commands evaluate the best checkpoint by default.
     which = ckpt if command == "fit" else (ckpt or "best")
-    checkpoint = find_checkpoint(recipe, which, source_run) if which else None
+    checkpoint = find_checkpoint(recipe, registry, which, source_run) if which else None
     trust = recipe.checkpoint.trust
     if checkpoint is not None:
         # For fit too: fail early and clearly if it is untrusted or does not fit, before Lightning reads it.
@@ -392,7 +421,7 @@ def _run(
     if is_worker:
         run_dir = Path(inherited)
     elif launched_rank is not None and resume is None:
-        run_dir = _shared_run_dir(recipe, command, launched_rank, argv)
+        run_dir = _shared_run_dir(recipe, registry, command, launched_rank, argv)
         is_worker = launched_rank > 0
     elif resume is not None:
         run_dir = _resumable_predict_dir(Path(resume))
@@ -400,7 +429,7 @@ def _run(
     else:
         run_dir = create_run_dir(recipe, command)
         os.environ[RUN_DIR_ENV] = str(run_dir)
-        _write_recipe(recipe, run_dir, command, argv)
+        _write_recipe(recipe, registry, run_dir, command, argv)
     attach = getattr(datamodule, "attach_run_dir", None)
     if callable(attach):
         attach(run_dir)
@@ -418,25 +447,38 @@ def _run(
             else:  # the writer still writes each row once
                 print(f"mmzoo: resuming {run_dir}: {len(done)} rows kept (this datamodule predicts them again)")
         callbacks.append(writer)
-    trainer = build_trainer(recipe, run_dir, callbacks=callbacks, fit=command == "fit")
+    from mmzoo import tracking  # the W&B config and run.json, artifacts, the end of the W&B run
+
+    callbacks.append(
+        tracking.RunRecord(
+            recipe, registry, command, run_dir, overrides=overrides or [], argv=argv, checkpoint=checkpoint
+        )
+    )
+    trainer = build_trainer(recipe, run_dir, callbacks=callbacks, fit=command == "fit", command=command)
     if not is_worker:
         print(f"mmzoo: {command} {recipe.source} -> run directory {run_dir}", flush=True)
 
     writes_results = not is_worker
+    started = time.monotonic()
     try:
         _execute(command, trainer, module, datamodule, checkpoint, trust, result)
+        tracking.log_outputs(trainer, run_dir, result.predictions)
     except (Preempted, SIGTERMException) as exc:
         writes_results = writes_results and trainer.global_rank == 0
         stopped = _interrupted(exc, trainer)
         if writes_results:
-            _write_results(run_dir, command, recipe, checkpoint, result, status="interrupted", stopped=stopped)
+            _write_results(
+                run_dir, command, recipe, checkpoint, result, time.monotonic() - started, "interrupted", stopped
+            )
         raise RunInterrupted(
             f"{command} of {run_dir} was stopped by {stopped['signal']}"
             + (f"; saved {stopped['checkpoint']} at step {stopped['step']}" if stopped.get("checkpoint") else ""),
             hint=f"continue with `mmzoo fit {run_dir} --resume last`" if command == "fit" else "run the command again",
         ) from exc
+    finally:
+        tracking.finish(trainer)
     if writes_results and trainer.global_rank == 0:
-        _write_results(run_dir, command, recipe, checkpoint, result, status="completed")
+        _write_results(run_dir, command, recipe, checkpoint, result, time.monotonic() - started, "completed")
     return result
 
 
@@ -478,14 +520,19 @@ def _write_results(
     recipe: Recipe,
     checkpoint: Path | None,
     result: RunResult,
-    *,
+    seconds: float,
     status: str,
     stopped: dict[str, Any] | None = None,
 ) -> None:
+    from mmzoo.lifecycle.identity import run_fingerprint
+
+    identity = run_fingerprint(run_dir)  # of the recipe.yaml this run saved
     summary = {
         "command": command,
         "status": status,
         "recipe": str(recipe.source),
+        "fingerprint": identity[0] if identity else None,
+        "wall_seconds": round(seconds, 2),
         "checkpoint": str(checkpoint) if checkpoint else None,
         "best_checkpoint": str(result.checkpoint) if command == "fit" and result.checkpoint else None,
         "metrics": result.metrics,

@@ -79,9 +79,31 @@ def test_resume_continues_from_the_last_checkpoint(fitted):
 
 
 def test_checkpoint_that_does_not_fit_the_model(fitted):
-    recipe, _ = fitted
+    recipe, fit = fitted
     with pytest.raises(RunError, match="does not fit the model of this recipe"):
+        run_recipe("validate", recipe, ["model.fusion.dim=8"], ckpt=str(fit.run_dir / "checkpoints" / "last.ckpt"))
+
+
+def test_the_newest_run_is_the_newest_of_the_same_model(fitted):
+    """--ckpt last with a recipe whose model no run of the group built: the error lists the runs and how
+    they differ, instead of loading a checkpoint of another model."""
+    recipe, fit = fitted
+    with pytest.raises(RunError) as caught:
         run_recipe("validate", recipe, ["model.fusion.dim=8"], ckpt="last")
+    text = caught.value.render()
+    assert "no fit run" in text and str(fit.run_dir) in text
+    assert "model.fusion.dim: 16 there, 8 here" in text
+    assert "mmzoo runs" in text
+
+
+def test_a_default_written_out_is_the_same_model(fitted):
+    """The fingerprint is of the full form: setting an option to its default finds the same run."""
+    recipe, fit = fitted
+    saved = (fit.run_dir / "recipe.yaml").read_text()
+    assert "dropout: 0.1" in saved, "recipe.yaml saves every component option, defaults included"
+    newest = max(fit.run_dir.parent.glob("*-fit*"))  # earlier tests of this module may have added fit runs
+    again = run_recipe("validate", recipe, ["model.fusion.dropout=0.1"], ckpt="last")
+    assert again.checkpoint == newest / "checkpoints" / "last.ckpt"
 
 
 def test_missing_or_corrupt_checkpoint(fitted, tmp_path):
@@ -133,7 +155,8 @@ def test_nan_loss_is_a_clear_error_and_keeps_earlier_checkpoints(tiny_recipe):
     )
     registry = load_registry(extra_plugins=[("nan-plugin", plugin)])
     with pytest.raises(NonFiniteLossError) as info:
-        run_recipe("fit", tiny_recipe, ["objectives.label.name=nan_after"], registry=registry)
+        swap = "objectives.label={name: nan_after, head: label, target: label}"  # a new name keeps no options
+        run_recipe("fit", tiny_recipe, [swap], registry=registry)
     assert "objectives with a non-finite loss: label" in info.value.message
     assert "global step 4" in info.value.message
     (run_dir,) = (tiny_recipe.parent / "runs" / "tiny").glob("*-fit")

@@ -28,3 +28,13 @@ def test_shipped_recipe_header_shows_the_command(path):
     assert re.search(r"mmzoo (fit|validate|test|predict) recipes/\S+\.yaml", header), (
         "header comment must show the command"
     )
+
+
+def test_every_shipped_recipe_has_a_run_group_of_its_own(registry):
+    """Two recipes writing one run group would find each other's checkpoints as the 'newest run'."""
+    groups: dict[str, list[str]] = {}
+    for path in SHIPPED:
+        recipe = load_recipe(path, [], registry)
+        groups.setdefault(f"{recipe.run.root}/{recipe.run_name}", []).append(str(path.relative_to(RECIPES)))
+    shared = {group: paths for group, paths in groups.items() if len(paths) > 1}
+    assert not shared, f"recipes sharing a run group: {shared}"

@@ -95,6 +95,24 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("recipe", help="recipe file or run directory")
     recipe.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
 
+    runs_help = "list run directories (newest first) with their command, status, metric and model fingerprint"
+    runs = commands.add_parser("runs", help=runs_help, description=runs_help, parents=[common])
+    runs.add_argument("name", nargs="?", metavar="NAME", help="one run group (run.name); default: all groups")
+    runs.add_argument("--root", default="runs", help="run.root to look in (default runs)")
+
+    bench_help = "run a benchmark suite (recipes x override cells x seeds) and write its leaderboard"
+    bench = commands.add_parser(
+        "bench",
+        help=bench_help,
+        description=bench_help + "; `mmzoo bench report DIR` rebuilds the leaderboard of a suite's folder",
+        parents=[common],
+    )
+    bench.add_argument("suite", metavar="SUITE", help="a suite file, or `report` followed by a suite's folder")
+    bench.add_argument("directory", nargs="?", metavar="DIR", help="with `report`: the suite's folder (runs/bench/<suite>)")
+    bench.add_argument("--dry-run", action="store_true", help="validate every cell and print the grid; train nothing")
+    bench.add_argument("--parallel", type=int, default=1, metavar="N", help="runs at once (one GPU each when there are N)")
+    bench.add_argument("--root", default="runs/bench", help="where suites' runs go (default runs/bench)")
+
     qc_help = "speech quality inspection tools"
     qc = commands.add_parser("qc", help=qc_help, description=qc_help, parents=[common])
     qc_actions = qc.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
@@ -126,6 +144,22 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
         from mmzoo.cli.recipe import check_recipe, show_recipe
 
         return (check_recipe if args.action == "check" else show_recipe)(args.recipe, args.overrides)
+    if args.command == "runs":
+        from mmzoo.cli.runs import list_runs
+
+        return list_runs(args.name, args.root)
+    if args.command == "bench":
+        from pathlib import Path
+
+        from mmzoo.bench.command import bench, bench_report
+
+        if args.suite == "report":
+            if not args.directory:
+                raise MmzooError("`mmzoo bench report` needs the suite's folder", hint="e.g. mmzoo bench report runs/bench/fusions")
+            return bench_report(args.directory)
+        if args.directory:
+            raise MmzooError(f"unexpected argument {args.directory!r}", hint="mmzoo bench SUITE.yaml [--dry-run] [--parallel N]")
+        return bench(args.suite, root=Path(args.root), dry_run=args.dry_run, parallel=args.parallel)
     if args.command == "qc":
         from mmzoo.qc.baseline import run_baseline
 

@@ -100,7 +100,7 @@ def interrupt_and_resume(tmp_path: Path, extra: list[str], how: signal.Signals, 
         summary = json.loads((run_dir / "results.json").read_text())
         assert summary["status"] == "interrupted" and summary["interrupted"]["signal"] == how.name
         step = summary["interrupted"]["step"]
-        assert f"--resume last" in err and "Traceback" not in err
+        assert "--resume last" in err and "Traceback" not in err
     resumed = start([str(run_dir), "--resume", "last", "trainer.enable_progress_bar=false"], tmp_path)
     finish(resumed)
     newest = max((tmp_path / "stopped").glob("*-fit"), key=lambda p: p.name)
