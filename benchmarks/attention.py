@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
 import sys
 import time
@@ -661,7 +662,7 @@ def targets(rows: list[Row], device: torch.device, e2e: list[dict[str, Any]], ce
 def variant_label(run: dict[str, Any]) -> str:
     """``recipe`` plus the variant's own overrides, for the page."""
     extra = run.get("variant") or []
-    return f"`{run['recipe']}`" + (f" with `{' '.join(extra)}`" if extra else " as shipped")
+    return f"`{run['recipe']}`" + (f" with `{shlex.join(extra)}`" if extra else " as shipped")
 
 
 def e2e_section(e2e: dict[str, Any]) -> list[str]:
@@ -670,7 +671,7 @@ def e2e_section(e2e: dict[str, Any]) -> list[str]:
         "",
         f"`{e2e['recipe']}` trained through the `mmzoo fit` path (`build_trainer` + `trainer.fit`) with",
         f"`model.attention=sdpa` and `model.attention=fused`, {e2e['rounds']} runs of each, alternated.",
-        f"Overrides for both: `{' '.join(e2e['overrides'])}`.",
+        f"Overrides for both: `{shlex.join(e2e['overrides'])}`.",
         "*inside*: `on_train_batch_start` to `on_train_batch_end` (forward, backward, optimizer step);",
         "*step*: one step's start to the next one's (adds data loading and Lightning's bookkeeping);",
         "*steps/s*: 1000 / step median; *peak MiB*: the most memory allocated on the GPU during a run",

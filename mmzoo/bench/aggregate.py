@@ -25,7 +25,7 @@ from typing import Any
 from mmzoo.bench.runner import jobs, newest_run, run_status
 from mmzoo.bench.suite import Suite
 
-__all__ = ["SeedResult", "CellRow", "collect", "rank", "paired_difference", "COSTS"]
+__all__ = ["SeedResult", "CellRow", "collect", "rank", "paired_difference", "machines", "COSTS"]
 
 #: Two-sided 95 % quantiles of Student's t by degrees of freedom (standard tables); 1.96 beyond.
 _T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
@@ -185,3 +185,28 @@ def paired_difference(row: CellRow, baseline: CellRow, metric: str) -> tuple[flo
     dof = len(diffs) - 1
     quantile = _T95[max(d for d in _T95 if d <= dof)]  # the nearest tabulated dof below: a wider interval
     return mean, quantile * statistics.stdev(diffs) / math.sqrt(len(diffs)), len(diffs)
+
+
+def machines(rows: list[CellRow]) -> list[str]:
+    """The machines the fit runs ran on, from their ``run.json`` (device and versions), each once:
+    ``"Intel(R) Xeon(R) ... (cpu, 2 cores, 1 process), Python 3.11.7, torch 2.14.1, mmzoo 0.1.0"``."""
+    seen: list[str] = []
+    for row in rows:
+        for result in row.seeds:
+            facts = _read_json(result.fit_dir / "run.json")
+            device = facts.get("device") if isinstance(facts.get("device"), dict) else {}
+            versions = facts.get("versions") if isinstance(facts.get("versions"), dict) else {}
+            if not device:
+                continue
+            details = [str(device.get("type", "?"))]
+            if device.get("cpus"):
+                details.append(f"{device['cpus']} cores")
+            processes = device.get("processes", 1)
+            details.append(f"{processes} process" + ("es" if processes != 1 else ""))
+            text = f"{device.get('name', '?')} ({', '.join(details)})" + "".join(
+                f", {label} {versions[key]}" for key, label in (("python", "Python"), ("torch", "torch"), ("mmzoo", "mmzoo"))
+                if versions.get(key)
+            )
+            if text not in seen:
+                seen.append(text)
+    return seen

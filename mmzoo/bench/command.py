@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform
+import shlex
 import shutil
 import time
 from pathlib import Path
@@ -17,19 +17,6 @@ __all__ = ["bench", "bench_report", "DEFAULT_ROOT", "SUITE_COPY"]
 DEFAULT_ROOT = Path("runs") / "bench"
 #: The suite file as it ran, kept in the suite's folder so that ``bench report`` needs nothing else.
 SUITE_COPY = "suite.yaml"
-
-
-def _machine() -> str:
-    try:
-        import torch
-
-        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"{platform.processor() or platform.machine()} CPU"
-        versions = f"torch {torch.__version__}"
-    except Exception:  # reporting only: the page says less
-        device, versions = platform.machine(), "torch n/a"
-    import os
-
-    return f"{device}, {os.cpu_count()} cores, Python {platform.python_version()}, {versions}"
 
 
 def check(suite: Suite, root: Path) -> list[str]:
@@ -48,7 +35,7 @@ def check(suite: Suite, root: Path) -> list[str]:
             continue
         if job.seed == suite.seeds[0]:
             state = _state(job, suite.test)[0]
-            lines.append(f"  {job.cell.label}: {job.cell.recipe} {' '.join(job.cell.overrides) or '(as written)'} [{state}]")
+            lines.append(f"  {job.cell.label}: {shlex.join([str(job.cell.recipe), *job.cell.overrides])} [{state}]")
     if failures:
         raise MmzooError(f"suite {suite.source} has cells that do not validate:\n" + "\n".join(failures))
     return lines
@@ -93,7 +80,7 @@ def bench_report(directory: str | Path) -> int:
 def _report(suite: Suite, root: Path) -> None:
     from mmzoo.bench.summary import log_summary
 
-    rows, files = write_report(suite, root, f"Machine: {_machine()}")
+    rows, files = write_report(suite, root)
     for path in files:
         print(f"wrote {path}", flush=True)
     project = "mmzoo-bench"

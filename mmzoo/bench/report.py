@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mmzoo.bench.aggregate import COSTS, CellRow, collect, paired_difference, rank
+from mmzoo.bench.aggregate import COSTS, CellRow, collect, machines, paired_difference, rank
 from mmzoo.bench.suite import Suite
 
 __all__ = ["write_report", "LEADERBOARD", "PLOTS"]
@@ -114,7 +114,7 @@ def _markdown(suite: Suite, rows: list[CellRow], records: list[dict[str, Any]], 
     return lines
 
 
-def _plots(rows: list[CellRow], folder: Path) -> list[Path]:
+def _plots(rows: list[CellRow], folder: Path, baseline: str | None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -128,9 +128,11 @@ def _plots(rows: list[CellRow], folder: Path) -> list[Path]:
     figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(scored) + 2), 4.0))
     means = [row.score for row in scored]
     stds = [row.mean_std(row.values(metric))[1] or 0.0 for row in scored]
-    axes.bar(range(len(scored)), means, yerr=stds, capsize=4, color="#4c72b0")
-    axes.set_xticks(range(len(scored)), [row.label for row in scored], rotation=45, ha="right")
-    axes.set_ylabel(f"{metric} (mean ± std over seeds)")
+    is_baseline = [row.label.split("/")[-1] == baseline for row in scored]
+    colours = ["#dd8452" if marked else "#4c72b0" for marked in is_baseline]
+    axes.bar(range(len(scored)), means, yerr=stds, capsize=4, color=colours)
+    axes.set_xticks(range(len(scored)), [row.label + (" (baseline)" if marked else "") for row, marked in zip(scored, is_baseline, strict=True)], rotation=45, ha="right")
+    axes.set_ylabel(f"{metric}\n(mean ± std over seeds)")
     axes.set_xlabel("cell")
     axes.set_title(f"{metric} by cell")
     figure.tight_layout()
@@ -153,7 +155,7 @@ def _plots(rows: list[CellRow], folder: Path) -> list[Path]:
         if key == "parameters":
             axes.set_xscale("log")
         axes.set_xlabel(label)
-        axes.set_ylabel(f"{metric} (mean ± std)")
+        axes.set_ylabel(f"{metric}\n(mean ± std over seeds)")
         axes.set_title(f"{metric} against {label.split(' (')[0]}")
         figure.tight_layout()
         figure.savefig(folder / PLOTS[key], dpi=120)
@@ -162,15 +164,17 @@ def _plots(rows: list[CellRow], folder: Path) -> list[Path]:
     return written
 
 
-def write_report(suite: Suite, root: Path, where: str) -> tuple[list[CellRow], list[Path]]:
+def write_report(suite: Suite, root: Path) -> tuple[list[CellRow], list[Path]]:
     """Write ``<root>/<suite>/leaderboard.{md,csv,json}`` and the plots; returns the rows and files.
 
-    Args:
-        where: a sentence on the machine the suite ran on, for the page.
+    The page names the machines the runs ran on, as their ``run.json`` files record them (not the
+    machine that writes the report).
     """
     folder = root / suite.name
     folder.mkdir(parents=True, exist_ok=True)
     rows = rank(collect(suite, root))
+    ran_on = machines(rows)
+    where = ("Machine: " + "; ".join(ran_on)) if ran_on else "Machine: not recorded (the runs have no run.json)"
     baseline = next((row for row in rows if row.label.split("/")[-1] == suite.baseline), None)
     records = _records(rows, baseline)
     files = [folder / f"{LEADERBOARD}.{ext}" for ext in ("md", "csv", "json")]
@@ -189,4 +193,4 @@ def write_report(suite: Suite, root: Path, where: str) -> tuple[list[CellRow], l
         json.dumps({"suite": suite.name, "where": where, "baseline": suite.baseline, "cells": records}, indent=2) + "\n",
         encoding="utf-8",
     )
-    return rows, files + _plots(rows, folder)
+    return rows, files + _plots(rows, folder, suite.baseline)

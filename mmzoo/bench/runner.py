@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -140,7 +141,7 @@ def _run_job(job: Job, suite: Suite, logs: Path, env: dict[str, str]) -> Outcome
                 if run_status(newest) != "completed":
                     break
                 command = [str(newest) if part == "{fit}" else part for part in command]
-            out.write(f"$ {' '.join(command)}\n")
+            out.write(f"$ {shlex.join(command)}\n")
             out.flush()
             code = subprocess.run(command, stdout=out, stderr=subprocess.STDOUT, env=env).returncode
             if code != 0:

@@ -5,6 +5,7 @@ Each function returns plain JSON data, for the W&B config and ``run.json`` alike
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from mmzoo.registry import Registry
 
-__all__ = ["device_facts", "git_state", "plugin_versions", "software_versions"]
+__all__ = ["cpu_name", "device_facts", "git_state", "plugin_versions", "software_versions"]
 
 
 def plugin_versions(registry: Registry) -> dict[str, str | None]:
@@ -55,18 +56,28 @@ def software_versions(registry: Registry) -> dict[str, Any]:
     }
 
 
+def cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo`` on Linux), else the processor or architecture name."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_facts(trainer: Any) -> dict[str, Any]:
-    """The device a trainer runs on: its type, name, how many processes and nodes, the precision."""
+    """The device a trainer runs on: its type and name, the machine's CPU count, how many processes
+    and nodes, the precision."""
     import torch
 
     device = trainer.strategy.root_device
-    if device.type == "cuda":
-        name = torch.cuda.get_device_name(device)
-    else:
-        name = platform.processor() or platform.machine()
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {
         "type": device.type,
         "name": name,
+        "cpus": os.cpu_count(),
         "processes": trainer.world_size,
         "nodes": trainer.num_nodes,
         "precision": str(trainer.precision),

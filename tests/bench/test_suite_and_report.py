@@ -102,11 +102,16 @@ def test_leaderboard_statistics_and_the_paired_comparison(tmp_path):
     assert (diff, n) == (pytest.approx(mean), 3) and half == pytest.approx(4.303 * sd / math.sqrt(3))
     assert rows[0].cost_values("wall s") == [10.0, 10.0, 10.0]
 
-    _, files = write_report(suite, root, "Machine: test")
+    device = {"type": "cpu", "name": "Test CPU", "cpus": 2, "processes": 1}
+    for row in rows:
+        for result in row.seeds:  # what the tracking callback writes
+            (result.fit_dir / "run.json").write_text(json.dumps({"device": device, "versions": {"torch": "9.9"}}))
+    _, files = write_report(suite, root)
     names = {f.name for f in files}
     assert {"leaderboard.md", "leaderboard.csv", "leaderboard.json", PLOTS["metric"]} <= names
     page = (root / "s" / "leaderboard.md").read_text()
     assert "| 1 | `gated` | 0.6500 ± 0.0557 | +0.1000 [" in page and " *" in page  # the interval excludes 0
+    assert "Machine: Test CPU (cpu, 2 cores, 1 process), torch 9.9." in page  # where the runs ran, once
     record = json.loads((root / "s" / "leaderboard.json").read_text())["cells"][0]
     assert record["metrics"]["val/acc"]["vs_baseline"]["significant"] is True
 
