@@ -177,19 +177,27 @@ class MultimodalModule(pl.LightningModule):
     def _forward(self, batch: Batch, heads: Collection[str] | None) -> tuple[dict[str, Any], Fused, dict[str, Encoded]]:
         encoded = self.encode(batch)
         fused = self.fusion(encoded)
+        return self.run_heads(fused, encoded, batch, heads), fused, encoded
+
+    def run_heads(
+        self, fused: Fused, encoded: Mapping[str, Encoded], batch: Batch, heads: Collection[str] | None = None
+    ) -> dict[str, Any]:
+        """Head name -> output, for these heads (default all).
+
+        A head that sets ``reads_inputs`` also gets the batch's inputs. When the fusion returns
+        ``parts`` (decision-level fusion, one vector per modality), each head also scores every
+        modality alone, as ``"<head>@<modality>"``, for unimodal metrics.
+        """
         chosen = {name: head for name, head in self.heads.items() if heads is None or name in heads}
 
         def run(head: nn.Module, fused: Fused) -> Any:
             return head(fused, encoded, batch.inputs) if getattr(head, "reads_inputs", False) else head(fused, encoded)
 
         outputs = {name: run(head, fused) for name, head in chosen.items()}
-        if fused.parts:
-            # Decision-level fusions give one vector per modality: each head also scores every
-            # modality alone, as "<head>@<modality>", for unimodal metrics.
-            for modality, part in fused.parts.items():
-                alone = Fused(pooled=part)
-                outputs.update({f"{name}@{modality}": run(head, alone) for name, head in chosen.items()})
-        return outputs, fused, encoded
+        for modality, part in (fused.parts or {}).items():
+            alone = Fused(pooled=part)
+            outputs.update({f"{name}@{modality}": run(head, alone) for name, head in chosen.items()})
+        return outputs
 
     # -- scaling ----------------------------------------------------------------------------
 

@@ -397,12 +397,16 @@ def _run(
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from mmzoo.build import build_datamodule, build_module, build_trainer
+    from mmzoo.build_check import check_build
     from mmzoo.lifecycle.preemption import Preempted
 
     if recipe.seed is not None:
         pl.seed_everything(recipe.seed, workers=True, verbose=False)
     datamodule = build_datamodule(recipe, registry)
     module = build_module(recipe, registry, datamodule)
+    # One example batch through the model before anything is read or written: a broken component
+    # is a user error naming it, not an internal error inside training.
+    check_build(recipe, registry, module, datamodule.modality_specs)
 
     # fit resumes only when asked; the other commands evaluate the best checkpoint by default.
     which = ckpt if command == "fit" else (ckpt or "best")

@@ -43,8 +43,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # `--debug` may come before the command or after it: the commands' copy has no default of its
+    # own, so that `mmzoo --debug fit ...` is not reset to False by the `fit` parser.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks on errors")
 
     parser = _Parser(
         prog="mmzoo",
@@ -52,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Examples:\n  mmzoo fit recipes/quickstart.yaml trainer.max_epochs=3\n"
         "  mmzoo plugins --kind fusion\n  mmzoo recipe check recipes/quickstart.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=[common],
     )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     parser.add_argument("--version", action="version", version=f"mmzoo {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -87,6 +89,14 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("action", nargs="?", choices=["list", "show"], default="list")
     plugins.add_argument("name", nargs="?", help="component name, for 'show'")
     plugins.add_argument("--kind", help=f"only this kind ({', '.join(KINDS)})")
+    plugins.add_argument(
+        "--format",
+        choices=["table", "markdown"],
+        default="table",
+        help="markdown: the reference pages (each kind's components with their options, and the hooks)",
+    )
+    plugins.add_argument("--distribution", help="only the components of this distribution (e.g. mmzoo)")
+    plugins.add_argument("--output", metavar="DIR", help="with --format markdown: write one page per kind into DIR")
 
     recipe = commands.add_parser(
         "recipe", help="check or show a recipe", description="Validate or print a recipe.", parents=[common]
@@ -94,6 +104,11 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("action", choices=["check", "show"])
     recipe.add_argument("recipe", help="recipe file or run directory")
     recipe.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    recipe.add_argument(
+        "--build",
+        action="store_true",
+        help="check: also build the model and run one small example batch through it, forward and backward",
+    )
 
     runs_help = "list run directories (newest first) with their command, status, metric and model fingerprint"
     runs = commands.add_parser("runs", help=runs_help, description=runs_help, parents=[common])
@@ -133,8 +148,14 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
         run_recipe(args.command, args.recipe, overrides, ckpt=args.ckpt, resume=resume, argv=list(argv))
         return EXIT_OK
     if args.command == "plugins":
-        from mmzoo.cli.plugins import list_components, show_component
+        from mmzoo.cli.plugins import list_components, reference, show_component
 
+        if args.format == "markdown" or args.output:
+            if args.action == "show" or args.format != "markdown":
+                raise MmzooError("--output writes the Markdown reference", hint="use `mmzoo plugins --format markdown --output DIR`")
+            return reference(args.kind, args.distribution, args.output)
+        if args.distribution:
+            raise MmzooError("--distribution selects the components of the Markdown reference", hint="add --format markdown")
         if args.action == "show":
             if not args.name:
                 raise MmzooError("`mmzoo plugins show` needs a component name", hint="e.g. mmzoo plugins show concat")
@@ -143,7 +164,11 @@ def _dispatch(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.command == "recipe":
         from mmzoo.cli.recipe import check_recipe, show_recipe
 
-        return (check_recipe if args.action == "check" else show_recipe)(args.recipe, args.overrides)
+        if args.action == "check":
+            return check_recipe(args.recipe, args.overrides, build=args.build)
+        if args.build:
+            raise MmzooError("--build goes with `mmzoo recipe check`", hint="mmzoo recipe check RECIPE --build")
+        return show_recipe(args.recipe, args.overrides)
     if args.command == "runs":
         from mmzoo.cli.runs import list_runs
 

@@ -13,10 +13,17 @@ from mmzoo.run import resolve_recipe_path
 __all__ = ["check_recipe", "show_recipe"]
 
 
-def check_recipe(target: str, overrides: list[str]) -> int:
-    """Validate only: nothing is built, read or written."""
+def check_recipe(target: str, overrides: list[str], *, build: bool = False) -> int:
+    """Validate; with ``build``, also build the model and run the build check (nothing is written).
+
+    Without ``build`` nothing is built or read. With it the datamodule and the model are built
+    (no data is read) and one example batch goes through the model (:mod:`mmzoo.build_check`).
+    """
+    from mmzoo.plugins import load_registry
+
     path, _ = resolve_recipe_path(target)
-    recipe = load_recipe(path, overrides)
+    registry = load_registry()
+    recipe = load_recipe(path, overrides, registry)
     parts = [
         f"{len(recipe.encoders)} encoder(s)",
         f"fusion '{recipe.fusion.name}'",
@@ -24,7 +31,26 @@ def check_recipe(target: str, overrides: list[str]) -> int:
         f"{len(recipe.objectives)} objective(s)",
         f"datamodule '{recipe.datamodule.name}'",
     ]
-    print(f"{path}: OK ({', '.join(parts)})")
+    if not build:
+        print(f"{path}: OK ({', '.join(parts)})")
+        return 0
+    import time
+
+    from mmzoo.build import build_datamodule, build_module
+    from mmzoo.build_check import check_build
+
+    started = time.perf_counter()
+    datamodule = build_datamodule(recipe, registry)
+    module = build_module(recipe, registry, datamodule)
+    built = time.perf_counter() - started
+    checked = check_build(recipe, registry, module, datamodule.modality_specs)
+    parameters = sum(p.numel() for p in module.parameters())
+    print(
+        f"{path}: OK ({', '.join(parts)}); built {parameters:,} parameters in {built:.2f} s, example batch"
+        f" forward and backward in {checked.seconds:.2f} s"
+    )
+    for name in checked.unchecked:
+        print(f"  objective '{name}' was not checked: it has no example_inputs()")
     return 0
 
 

@@ -129,4 +129,6 @@ class MatchingObjective(Objective):
         positives = torch.randn(batch_size, 2, generator=generator).requires_grad_(True)
         negatives = torch.randn(batch_size, 2, generator=generator).requires_grad_(True)
         outputs = {self.head: positives, "_extra": negatives}
-        return outputs, Batch(inputs={}, targets={}, ids=[str(i) for i in range(batch_size)])
+        # With a `target`, rows say whether their pair matches (1), does not (0) or is unknown (-1).
+        targets = {} if self.target is None else {self.target: torch.tensor([1, 0, -1] * batch_size)[:batch_size]}
+        return outputs, Batch(inputs={}, targets=targets, ids=[str(i) for i in range(batch_size)])

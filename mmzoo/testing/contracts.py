@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from mmzoo.contracts import Batch, Encoded, Fused, ModalityInput, ModalitySpec
+from mmzoo.examples import example_modality_input, lengths_mask
 from mmzoo.ops.masking import masked_mean
 from mmzoo.registry import Entry
 from mmzoo.testing.transforms import check_transform
@@ -58,37 +59,6 @@ _LENGTHS: dict[str, list[int]] = {
 
 def _finite(tensor: Tensor, what: str) -> None:
     assert torch.isfinite(tensor).all(), f"{what} has NaN or infinite values"
-
-
-def _lengths_mask(lengths: list[int]) -> Tensor:
-    return torch.arange(max(lengths)).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
-
-
-def example_modality_input(spec: ModalitySpec, lengths: list[int], generator: torch.Generator) -> ModalityInput:
-    """A padded random input for ``spec`` with the given real lengths per row (padding is garbage).
-
-    For images, ``lengths`` says which rows have an image (``> 0``): the mask is ``(B, 1)`` and
-    rows without one hold random pixels too. Images are ``spec.channels x spec.image_size``
-    (default ``3 x 32 x 32``).
-    """
-    if spec.kind == "image":
-        mask = (torch.tensor(lengths) > 0).unsqueeze(1)  # (B, 1)
-        height, width = spec.image_size or (32, 32)
-        values = torch.randn(len(lengths), spec.channels or 3, height, width, generator=generator)
-        return ModalityInput(values, mask)
-    mask = _lengths_mask(lengths)
-    batch, longest = mask.shape
-    if spec.kind == "tokens":
-        assert spec.vocab_size
-        values = torch.randint(1, spec.vocab_size, (batch, longest), generator=generator)
-        values = torch.where(mask, values, torch.full_like(values, spec.pad_id))
-    elif spec.kind == "features":
-        values = torch.randn(batch, longest, spec.feature_dim or 1, generator=generator)
-    elif spec.kind == "waveform":
-        values = 0.1 * torch.randn(batch, longest, generator=generator)
-    else:
-        raise NotImplementedError(f"no example input for kind '{spec.kind}'")
-    return ModalityInput(values, mask)
 
 
 def _scramble_padding(inputs: ModalityInput, spec: ModalitySpec, generator: torch.Generator) -> ModalityInput:
@@ -178,7 +148,7 @@ def example_encoded(dims: Mapping[str, int], lengths: list[int], generator: torc
     """Random :class:`Encoded` per modality; ``pooled`` is the masked mean of ``seq`` (with grads)."""
     encoded: dict[str, Encoded] = {}
     for offset, (modality, dim) in enumerate(sorted(dims.items())):
-        mask = _lengths_mask([max(1, n - offset) for n in lengths])
+        mask = lengths_mask([max(1, n - offset) for n in lengths])
         seq = torch.randn(*mask.shape, dim, generator=generator).requires_grad_(True)
         encoded[modality] = Encoded(seq=seq, mask=mask, pooled=masked_mean(seq, mask))
     return encoded
