@@ -160,4 +160,6 @@ def load_registry(
     if warn:
         for name, why in sorted(failed.items()):
             warnings.warn(f"plugin '{name}' failed to load and is skipped: {why}", PluginWarning, stacklevel=2)
+        for (kind, name), why in sorted(registry.failed_components.items()):
+            warnings.warn(f"{kind} '{name}' is skipped: {why}", PluginWarning, stacklevel=2)
     return registry

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mmzoo.errors import DuplicateComponentError, RegistryError, UnknownComponentError
-from mmzoo.typecheck import check_value, describe_type
+from mmzoo.typecheck import NO_YAML, check_value, describe_type, yaml_form
 
 __all__ = [
     "KINDS",
@@ -24,6 +24,7 @@ __all__ = [
     "REQUIRED",
     "Option",
     "Entry",
+    "parse_arg_docs",
     "Registrar",
     "Registry",
     "did_you_mean",
@@ -101,7 +102,7 @@ class Entry:
         name: the short name recipes use.
         kind: one of :data:`KINDS`.
         factory: the class or function that builds it.
-        doc: one-line description.
+        doc: one-line description (``mmzoo plugins`` shows it in its "description" column).
         plugin: the name of the plugin (entry point) that registered it.
         distribution: ``name version`` of the installed distribution providing the plugin, or
             ``None`` for a plugin registered directly on a manager (tests).
@@ -110,6 +111,8 @@ class Entry:
         context_args: which build-context arguments (:data:`CONTEXT_ARGS`) the factory accepts.
         example: options that make a small working instance (or a function returning them); used
             by the contract tests.
+        docs_url: where the component is documented (``None`` when nowhere else than here).
+        paper: the paper it implements, as a citation or link (``None`` when it has none).
     """
 
     name: str
@@ -122,6 +125,8 @@ class Entry:
     accepts_extra: bool = False
     context_args: tuple[str, ...] = ()
     example: Mapping[str, Any] | Callable[[], Mapping[str, Any]] = field(default_factory=dict)
+    docs_url: str | None = None
+    paper: str | None = None
 
     def example_options(self) -> dict[str, Any]:
         """The example options (calling :attr:`example` when it is a function)."""
@@ -176,7 +181,7 @@ def _signature_target(factory: Callable[..., Any]) -> Callable[..., Any]:
     return factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
 
 
-def _parse_arg_docs(docstring: str | None) -> dict[str, str]:
+def parse_arg_docs(docstring: str | None) -> dict[str, str]:
     """Option descriptions from a Google-style ``Args:`` section."""
     if not docstring:
         return {}
@@ -219,9 +224,9 @@ def schema_of(
         hints = typing.get_type_hints(target, include_extras=True)  # keeps Annotated ranges
     except Exception:  # unresolved forward references: fall back to the raw annotations
         hints = {}
-    arg_docs = _parse_arg_docs(factory.__doc__)
+    arg_docs = parse_arg_docs(factory.__doc__)
     if inspect.isclass(factory):
-        arg_docs.update(_parse_arg_docs(getattr(factory.__init__, "__doc__", None)))
+        arg_docs.update(parse_arg_docs(getattr(factory.__init__, "__doc__", None)))
     options: list[Option] = []
     accepted: list[str] = []
     accepts_extra = False
@@ -248,12 +253,16 @@ class Registry:
     Attributes:
         failed_plugins: plugin name -> one-line reason, for plugins that failed to load.
         disabled_plugins: plugin names blocked by ``MMZOO_DISABLE_PLUGINS``.
+        failed_components: ``(kind, name)`` -> why it was not registered (its plugin, the file and
+            line of its factory, and each mistake in its declaration); the plugin's other
+            components are registered.
     """
 
     def __init__(self) -> None:
         self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
         self.failed_plugins: dict[str, str] = {}
         self.disabled_plugins: list[str] = []
+        self.failed_components: dict[tuple[str, str], str] = {}
 
     def add(self, entry: Entry) -> None:
         table = self._entries[entry.kind]
@@ -308,15 +317,17 @@ class Registry:
 
     def unknown_message(self, kind: str, name: str) -> str:
         """``unknown encoder 'x' (did you mean 'y'?)`` plus notes about plugins that did not load."""
-        message = f"unknown {kind} '{name}'{did_you_mean(str(name), self.names(kind))}"
-        if self.failed_plugins:
-            failed = "; ".join(f"'{p}' ({why})" for p, why in sorted(self.failed_plugins.items()))
-            message += f"; note that these plugins failed to load and may provide it: {failed}"
-        if self.disabled_plugins:
-            message += "; note that these plugins are disabled by MMZOO_DISABLE_PLUGINS: " + ", ".join(
-                sorted(self.disabled_plugins)
-            )
-        return message
+        rejected = self.failed_components.get((kind, name))
+        if rejected is not None:
+            return f"{kind} '{name}' was not registered: {rejected}"
+        return f"unknown {kind} '{name}'{did_you_mean(str(name), self.names(kind))}" + self.not_loaded_note()
+
+    def not_loaded_note(self) -> str:
+        """``"; these plugins were not loaded and may provide it: ..."`` naming each plugin that failed
+        to load or is disabled, and why; empty when every plugin loaded."""
+        reasons = [f"'{plugin}' (disabled by MMZOO_DISABLE_PLUGINS)" for plugin in sorted(self.disabled_plugins)]
+        reasons += [f"'{plugin}' (failed to load: {why})" for plugin, why in sorted(self.failed_plugins.items())]
+        return "; these plugins were not loaded and may provide it: " + ", ".join(reasons) if reasons else ""
 
     def unknown_hint(self, kind: str) -> str:
         return f"`mmzoo plugins --kind {kind}` lists the available {kind}s"
@@ -338,6 +349,8 @@ class Registrar:
         *,
         doc: str | None = None,
         example: Mapping[str, Any] | Callable[[], Mapping[str, Any]] | None = None,
+        docs_url: str | None = None,
+        paper: str | None = None,
     ) -> None:
         """Register a component.
 
@@ -345,26 +358,21 @@ class Registrar:
             name: short lowercase name used in recipes (``[a-z][a-z0-9_]*``).
             factory: class or function building the component from keyword options. Its typed
                 signature is the option schema; document options in an ``Args:`` docstring section.
-            doc: one-line description; defaults to the first line of the factory's docstring.
+            doc: the one-line description ``mmzoo plugins`` lists and ``mmzoo plugins show`` heads
+                its table with; defaults to the first line of the factory's docstring.
             example: options that build a small working instance, for the contract tests; or a
                 function returning them (when they depend on files found at run time).
+            docs_url: a link to the component's documentation (shown by ``mmzoo plugins show``).
+            paper: the paper the component implements: a citation such as ``"Vaswani et al.,
+                Attention Is All You Need, NeurIPS 2017"`` or a link (shown by ``mmzoo plugins show``).
         """
-        if not isinstance(name, str) or not _NAME_PATTERN.match(name):
-            raise RegistryError(
-                f"plugin '{self.plugin}' registered a {self.kind} with the invalid name {name!r}",
-                hint="names are lowercase letters, digits and underscores, starting with a letter",
+        schema, problems = _read_declaration(self.kind, name, factory, (doc, docs_url, paper))
+        if schema is None or problems:
+            self._registry.failed_components[(self.kind, str(name))] = (
+                f"plugin '{self.plugin}', {_where(factory)}: " + "; ".join(problems)
             )
-        if not callable(factory):
-            raise RegistryError(f"plugin '{self.plugin}' registered {self.kind} '{name}' with a non-callable factory")
-        context = CONTEXT_ARGS[self.kind]
-        options, accepts_extra, accepted = schema_of(factory, context)
-        reserved = [o.name for o in options if o.name in RESERVED_KEYS[self.kind]]
-        if reserved:
-            raise RegistryError(
-                f"plugin '{self.plugin}': {self.kind} '{name}' has options named {reserved}, which recipes"
-                " use for themselves",
-                hint="rename those arguments of the factory",
-            )
+            return
+        options, accepts_extra, accepted = schema
         entry = Entry(
             name=name,
             kind=self.kind,
@@ -376,5 +384,60 @@ class Registrar:
             accepts_extra=accepts_extra,
             context_args=accepted,
             example=example if callable(example) else dict(example or {}),
+            docs_url=docs_url,
+            paper=paper,
         )
         self._registry.add(entry)
+
+
+def _where(factory: Any) -> str:
+    """``file:line`` of the function whose signature is a factory's schema (``unknown place`` if none)."""
+    try:
+        target = _signature_target(factory)
+        if inspect.isclass(factory) and target is object.__init__:
+            target = factory
+        target = inspect.unwrap(target)
+        return f"{inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]}"
+    except (TypeError, OSError):
+        return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"
+
+
+def _read_declaration(
+    kind: str, name: Any, factory: Any, texts: tuple[Any, Any, Any]
+) -> tuple[tuple[tuple[Option, ...], bool, tuple[str, ...]] | None, list[str]]:
+    """A component's schema (see :func:`schema_of`; ``None`` when it cannot be read) and every
+    mistake in its declaration: its name, factory, descriptions and options.
+
+    An option must have a type annotation (recipes are checked against it), and a default must be
+    a value of that type, as a recipe would write it.
+    """
+    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+        return None, [
+            f"the name {name!r} is invalid: names are lowercase letters, digits and underscores, starting with a letter"
+        ]
+    if not callable(factory):
+        return None, [f"the factory {factory!r} is not callable"]
+    problems = [
+        f"{label}={value!r} is not a non-empty string"
+        for label, value in zip(("doc", "docs_url", "paper"), texts)
+        if value is not None and (not isinstance(value, str) or not value.strip())
+    ]
+    try:
+        schema = schema_of(factory, CONTEXT_ARGS[kind])
+    except (TypeError, ValueError) as exc:  # no signature to read (a builtin without one)
+        return None, [*problems, f"its signature cannot be read ({exc})"]
+    options = schema[0]
+    reserved = [o.name for o in options if o.name in RESERVED_KEYS[kind]]
+    if reserved:
+        problems.append(f"options named {reserved} clash with keys recipes use for themselves; rename those arguments")
+    for option in options:
+        if option.annotation is inspect.Parameter.empty:
+            problems.append(f"option '{option.name}' has no type annotation; annotate it (e.g. `{option.name}: float`)")
+        elif option.default is not REQUIRED and (form := yaml_form(option.default)) is not NO_YAML:
+            wrong = check_value(form, option.annotation)
+            if wrong:
+                problems.append(
+                    f"the default of option '{option.name}' does not fit its type {describe_type(option.annotation)}:"
+                    f" {wrong}" + ("; annotate it `... | None`" if option.default is None else "")
+                )
+    return schema, problems

@@ -23,7 +23,7 @@ from typing import Any, Literal, Union
 
 from mmzoo.constraints import constraints_of
 
-__all__ = ["check_value", "describe_type", "describe_value"]
+__all__ = ["NO_YAML", "check_value", "describe_type", "describe_value", "yaml_form"]
 
 _SEQUENCE_ORIGINS = (
     list,
@@ -77,6 +77,27 @@ def describe_type(annotation: Any) -> str:
             return f"{name}[{', '.join(describe_type(a) for a in args if a is not Ellipsis)}]"
         return name
     return getattr(annotation, "__name__", str(annotation))
+
+
+#: What :func:`yaml_form` returns for a value that YAML cannot write (an object, a function).
+NO_YAML: Any = object()
+
+
+def yaml_form(value: Any) -> Any:
+    """``value`` as a recipe would write it (tuples become lists), or :data:`NO_YAML`.
+
+    Python defaults are compared with their annotation in this form: a default of ``(32, 32)`` for
+    ``Sequence[int]`` is the list a recipe writes.
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        items = [yaml_form(item) for item in value]
+        return NO_YAML if any(item is NO_YAML for item in items) else items
+    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
+        entries = {key: yaml_form(item) for key, item in value.items()}
+        return NO_YAML if any(item is NO_YAML for item in entries.values()) else entries
+    return NO_YAML
 
 
 def check_value(value: Any, annotation: Any) -> str | None:

@@ -46,6 +46,25 @@ def test_entry_knows_origin_schema_and_doc():
     assert entry.context_args == ("input_dims",)
 
 
+def test_a_component_can_name_its_docs_and_paper():
+    plugin = _plugin(
+        mmzoo_register_fusions=lambda registrar: registrar.add(
+            "widget", Widget, docs_url="https://example.org/widget", paper="Doe et al., Widgets, 2031"
+        )
+    )
+    entry = load_registry(entrypoints=False, extra_plugins=[("p", plugin)]).get("fusion", "widget")
+    assert (entry.docs_url, entry.paper) == ("https://example.org/widget", "Doe et al., Widgets, 2031")
+    plain = load_registry(entrypoints=False, extra_plugins=[("p", _widget_plugin())]).get("fusion", "widget")
+    assert (plain.docs_url, plain.paper) == (None, None)
+
+
+@pytest.mark.parametrize("keyword", ["doc", "docs_url", "paper"])
+def test_descriptions_must_be_text(keyword):
+    registry = _load_quietly(_register(("described", Widget, {keyword: 42})))
+    assert ("fusion", "described") not in registry
+    assert f"{keyword}=42 is not a non-empty string" in registry.failed_components[("fusion", "described")]
+
+
 def test_builtins_come_from_the_mmzoo_distribution(registry):
     entry = registry.get("encoder", "conv1d")
     assert entry.plugin == "mmzoo-encoders"
@@ -89,26 +108,83 @@ def test_failing_hook_costs_only_its_plugin():
         )
     assert registry.names("fusion") == ["widget"]
     assert "bad" in registry.failed_plugins
-    with pytest.raises(UnknownComponentError, match="failed to load and may provide it: 'bad'"):
+    with pytest.raises(UnknownComponentError, match=r"may provide it: 'bad' \(failed to load: "):
         registry.get("fusion", "half_done")
 
 
-def test_invalid_name_marks_plugin_failed():
-    plugin = _plugin(mmzoo_register_fusions=lambda registrar: registrar.add("Bad-Name", Widget))
+def _load_quietly(plugin) -> object:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PluginWarning)
-        registry = load_registry(entrypoints=False, extra_plugins=[("p", plugin)])
-    assert "invalid name" in registry.failed_plugins["p"]
+        return load_registry(entrypoints=False, extra_plugins=[("p", plugin)])
+
+
+def _register(*components):
+    """A plugin registering ``(name, factory, keywords)`` fusions, then the valid ``widget``."""
+
+    def hook(registrar):
+        for name, factory, keywords in components:
+            registrar.add(name, factory, **keywords)
+        registrar.add("widget", Widget)
+
+    return _plugin(mmzoo_register_fusions=hook)
+
+
+def test_invalid_name_skips_that_component_only():
+    registry = _load_quietly(_register(("Bad-Name", Widget, {})))
+    assert "the name 'Bad-Name' is invalid" in registry.failed_components[("fusion", "Bad-Name")]
+    assert registry.names("fusion") == ["widget"] and not registry.failed_plugins
 
 
 def test_reserved_option_names_are_refused():
     def factory(name: str, input_dims: dict) -> None: ...
 
-    plugin = _plugin(mmzoo_register_fusions=lambda registrar: registrar.add("named", factory))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PluginWarning)
-        registry = load_registry(entrypoints=False, extra_plugins=[("p", plugin)])
-    assert "recipes use for themselves" in registry.failed_plugins["p"]
+    registry = _load_quietly(_register(("named", factory, {})))
+    assert "keys recipes use for themselves" in registry.failed_components[("fusion", "named")]
+    assert registry.names("fusion") == ["widget"]
+
+
+def gamma_in_words(input_dims: dict, gamma: float = "two") -> None:  # type: ignore[assignment]
+    """A fusion whose default does not fit its annotation."""
+
+
+def gamma_untyped(input_dims: dict, gamma=2.0) -> None:
+    """A fusion with an option and no annotation."""
+
+
+def gamma_none(input_dims: dict, gamma: float = None) -> None:  # type: ignore[assignment]
+    """A fusion whose None default is not in its type."""
+
+
+def gamma_tuple(input_dims: dict, sizes: tuple[int, ...] = (1, 2), act: type = object) -> None:
+    """Defaults in their Python form: a tuple for a sequence, an object YAML cannot write."""
+
+
+@pytest.mark.parametrize(
+    "factory, expected",
+    [
+        (gamma_in_words, "the default of option 'gamma' does not fit its type float: expected float, got the string 'two'"),
+        (gamma_untyped, "option 'gamma' has no type annotation"),
+        (gamma_none, "annotate it `... | None`"),
+    ],
+)
+def test_option_declarations_are_checked_at_registration(factory, expected):
+    """The mistake is the component's alone: named with the plugin and its file:line; the rest loads."""
+    with pytest.warns(PluginWarning, match=r"fusion 'odd' is skipped: plugin 'p', .*test_registry\.py:\d+: "):
+        registry = load_registry(entrypoints=False, extra_plugins=[("p", _register(("odd", factory, {})))])
+    why = registry.failed_components[("fusion", "odd")]
+    assert expected in why
+    assert registry.names("fusion") == ["widget"] and not registry.failed_plugins
+    with pytest.raises(UnknownComponentError, match=r"fusion 'odd' was not registered: plugin 'p'"):
+        registry.get("fusion", "odd")
+
+
+def test_defaults_are_compared_in_their_yaml_form():
+    registry = _load_quietly(_register(("fine", gamma_tuple, {})))
+    assert ("fusion", "fine") in registry and not registry.failed_components
+
+
+def test_every_builtin_declares_its_options_correctly(registry):
+    assert registry.failed_components == {} and registry.failed_plugins == {}
 
 
 def test_misspelt_hook_is_reported_and_the_plugin_skipped():
@@ -125,7 +201,7 @@ def test_disable_env_blocks_plugins(monkeypatch):
     assert registry.names("fusion") == []
     assert registry.names("encoder")  # other built-ins still load
     assert registry.disabled_plugins == ["mmzoo-fusions"]
-    with pytest.raises(UnknownComponentError, match="disabled by MMZOO_DISABLE_PLUGINS: mmzoo-fusions"):
+    with pytest.raises(UnknownComponentError, match=r"'mmzoo-fusions' \(disabled by MMZOO_DISABLE_PLUGINS\)"):
         registry.get("fusion", "concat")
 
 

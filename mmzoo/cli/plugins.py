@@ -11,7 +11,7 @@ from mmzoo.errors import UnknownComponentError
 from mmzoo.plugins import load_registry
 from mmzoo.registry import KINDS, REQUIRED, did_you_mean
 
-__all__ = ["list_components", "show_component"]
+__all__ = ["list_components", "reference", "show_component"]
 
 
 def _console() -> Console:
@@ -48,7 +48,10 @@ def list_components(kind: str | None = None) -> int:
     console = _console()
     console.print(table)
     for name, why in sorted(registry.failed_plugins.items()):
-        console.print(f"[yellow]plugin '{name}' failed to load:[/yellow] {why}", highlight=False)
+        console.print(f"[yellow]plugin '{name}' failed to load:[/yellow] {escape(why)}", highlight=False)
+    for (failed_kind, name), why in sorted(registry.failed_components.items()):
+        if kind is None or failed_kind == kind:
+            console.print(f"[yellow]{failed_kind} '{name}' was not registered:[/yellow] {escape(why)}", highlight=False)
     if registry.disabled_plugins:
         console.print(f"disabled by MMZOO_DISABLE_PLUGINS: {', '.join(registry.disabled_plugins)}")
     return 0
@@ -59,10 +62,18 @@ def show_component(name: str, kind: str | None = None) -> int:
     _check_kind(kind)
     registry = load_registry()
     entries = [e for e in registry.find(name) if kind is None or e.kind == kind]
+    rejected = [
+        registry.unknown_message(failed_kind, failed_name)
+        for failed_kind, failed_name in sorted(registry.failed_components)
+        if failed_name == name and kind in (None, failed_kind)
+    ]
+    if not entries and rejected:
+        raise UnknownComponentError("; ".join(rejected), hint="fix its declaration in the plugin (docs/plugins.md)")
     if not entries:
         everything = [e.name for e in registry.entries()]
         raise UnknownComponentError(
-            f"no component named '{name}'{did_you_mean(name, everything)}", hint="`mmzoo plugins` lists them all"
+            f"no component named '{name}'{did_you_mean(name, everything)}" + registry.not_loaded_note(),
+            hint="`mmzoo plugins` lists them all",
         )
     console = _console()
     for entry in entries:
@@ -70,6 +81,10 @@ def show_component(name: str, kind: str | None = None) -> int:
         console.print(f"plugin: {entry.plugin} ({entry.distribution or 'not installed'})", highlight=False)
         factory = entry.factory
         console.print(f"factory: {factory.__module__}.{factory.__qualname__}", highlight=False)
+        if entry.docs_url:
+            console.print(f"docs: {entry.docs_url}", highlight=False)
+        if entry.paper:
+            console.print(f"paper: {_cell(entry.paper)}", highlight=False)
         table = Table(show_lines=False)
         for column in ("option", "type", "default", "description"):
             table.add_column(column, overflow="fold")
@@ -79,4 +94,27 @@ def show_component(name: str, kind: str | None = None) -> int:
         console.print(table)
         if entry.context_args:
             console.print(f"provided by mmzoo at build time: {', '.join(entry.context_args)}", highlight=False)
+    return 0
+
+
+def reference(kind: str | None, distribution: str | None, output: str | None) -> int:
+    """Print the Markdown reference, or write its pages into ``output``."""
+    from pathlib import Path
+
+    from mmzoo.reference import reference_pages, write_reference
+
+    _check_kind(kind)
+    registry = load_registry()
+    pages = reference_pages(registry, kind=kind, distribution=distribution)
+    if distribution and not any(entry.distribution and entry.distribution.split(" ")[0] == distribution for entry in registry.entries()):
+        found = sorted({entry.distribution.split(" ")[0] for entry in registry.entries() if entry.distribution})
+        raise UnknownComponentError(
+            f"no component comes from a distribution named '{distribution}'{did_you_mean(distribution, found)}",
+            hint=f"distributions with components: {', '.join(found)}",
+        )
+    if output is None:
+        print("\n".join(pages.values()), end="")
+        return 0
+    for path in write_reference(pages, Path(output)):
+        print(f"wrote {path}")
     return 0

@@ -52,19 +52,38 @@ _TINY_VIT = {"img_size": 32, "patch_size": 8, "depth": 2, "embed_dim": 32, "num_
 def mmzoo_register_encoders(registrar: Registrar) -> None:
     registrar.add("conv1d", Conv1dEncoder, example={"dim": 16, "layers": 1})
     registrar.add("bag", BagEncoder, example={"dim": 16})
-    registrar.add("transformer", TransformerEncoder, example={"dim": 16, "layers": 2, "heads": 2, "mlp_ratio": 2.0})
+    registrar.add(
+        "transformer",
+        TransformerEncoder,
+        example={"dim": 16, "layers": 2, "heads": 2, "mlp_ratio": 2.0},
+        paper="Vaswani et al., Attention Is All You Need, NeurIPS 2017",
+    )
     registrar.add("rnn", RNNEncoder, example={"dim": 16, "layers": 2})
     registrar.add("hf_text", HFTextEncoder, example={"model_type": "bert", "config": _TINY_BERT})
     registrar.add("cnn2d", CNN2dEncoder, example={"dim": 16, "channels": [8, 8]})
     registrar.add(
-        "conformer", ConformerEncoder, example={"dim": 16, "layers": 2, "heads": 2, "ffn_dim": 32, "kernel_size": 3}
+        "conformer",
+        ConformerEncoder,
+        example={"dim": 16, "layers": 2, "heads": 2, "ffn_dim": 32, "kernel_size": 3},
+        paper="Gulati et al., Conformer: Convolution-augmented Transformer for Speech Recognition, Interspeech 2020",
     )
-    registrar.add("wav2vec2", Wav2Vec2Encoder, example={"dim": 32, "layers": 2, "heads": 2, "ff_dim": 64})
+    registrar.add(
+        "wav2vec2",
+        Wav2Vec2Encoder,
+        example={"dim": 32, "layers": 2, "heads": 2, "ff_dim": 64},
+        paper="Baevski et al., wav2vec 2.0: A Framework for Self-Supervised Learning of Speech Representations, NeurIPS 2020",
+    )
     registrar.add(
         "hubert",
         HubertEncoder,
         example={"dim": 32, "layers": 1, "heads": 2, "ff_dim": 64, "extractor_mode": "group_norm", "conv_bias": False},
+        paper="Hsu et al., HuBERT: Self-Supervised Speech Representation Learning by Masked Prediction of Hidden Units, IEEE/ACM TASLP 2021",
     )
     registrar.add("timm", TimmImageEncoder, example={"model_name": "vit_tiny_patch16_224", "model_kwargs": _TINY_VIT})
     registrar.add("small_cnn", SmallCNNEncoder, example={"channels": [8, 16]})
-    registrar.add("small_vit", SmallViTEncoder, example={"dim": 32, "depth": 1, "heads": 2})
+    registrar.add(
+        "small_vit",
+        SmallViTEncoder,
+        example={"dim": 32, "depth": 1, "heads": 2},
+        paper="Dosovitskiy et al., An Image is Worth 16x16 Words: Transformers for Image Recognition at Scale, ICLR 2021",
+    )

@@ -48,14 +48,59 @@ def mmzoo_register_fusions(registrar: Registrar) -> None:
     registrar.add("mean", MeanFusion, example={"dim": 16})
     registrar.add("max", MaxFusion, example={"dim": 16})
     registrar.add("late", LateFusion, example={"dim": 16, "weighting": "learned"})
-    registrar.add("gated", GatedFusion, example={"dim": 16})
-    registrar.add("tensor", TensorFusion, example={"dim": 16, "rank_dim": 4, "hidden_dim": 32})
-    registrar.add("low_rank", LowRankFusion, example={"dim": 16, "rank": 2})
-    registrar.add("bilinear", BilinearFusion, example={"dim": 16, "out_dim": 8, "factors": 3})
+    registrar.add(
+        "gated",
+        GatedFusion,
+        example={"dim": 16},
+        paper="Arevalo et al., Gated Multimodal Units for Information Fusion, ICLR Workshop 2017",
+    )
+    registrar.add(
+        "tensor",
+        TensorFusion,
+        example={"dim": 16, "rank_dim": 4, "hidden_dim": 32},
+        paper="Zadeh et al., Tensor Fusion Network for Multimodal Sentiment Analysis, EMNLP 2017",
+    )
+    registrar.add(
+        "low_rank",
+        LowRankFusion,
+        example={"dim": 16, "rank": 2},
+        paper="Liu et al., Efficient Low-rank Multimodal Fusion with Modality-Specific Factors, ACL 2018",
+    )
+    registrar.add(
+        "bilinear",
+        BilinearFusion,
+        example={"dim": 16, "out_dim": 8, "factors": 3},
+        paper="Yu et al., Multi-modal Factorized Bilinear Pooling with Co-Attention Learning for Visual Question Answering, ICCV 2017",
+    )
     # -- attention fusions --
-    registrar.add("attention", AttentionPoolFusion, example={"dim": 16, "hidden_dim": 8})
-    registrar.add("cross_attention", CrossAttentionFusion, example={"dim": 16, "heads": 2, "layers": 1})
-    registrar.add("joint_transformer", JointTransformerFusion, example={"dim": 16, "heads": 2, "layers": 1})
-    registrar.add("mult", MulTFusion, example={"dim": 16, "heads": 2, "layers": 1})
-    registrar.add("bottleneck", BottleneckFusion, example={"dim": 16, "heads": 2, "layers": 2, "num_bottlenecks": 2})
+    registrar.add(
+        "attention",
+        AttentionPoolFusion,
+        example={"dim": 16, "hidden_dim": 8},
+        paper="Hori et al., Attention-Based Multimodal Fusion for Video Description, ICCV 2017",
+    )
+    registrar.add(
+        "cross_attention",
+        CrossAttentionFusion,
+        example={"dim": 16, "heads": 2, "layers": 1},
+        paper="Lu et al., ViLBERT: Pretraining Task-Agnostic Visiolinguistic Representations for Vision-and-Language Tasks, NeurIPS 2019",
+    )
+    registrar.add(
+        "joint_transformer",
+        JointTransformerFusion,
+        example={"dim": 16, "heads": 2, "layers": 1},
+        paper="Chen et al., UNITER: UNiversal Image-TExt Representation Learning, ECCV 2020; Li et al., VisualBERT: A Simple and Performant Baseline for Vision and Language, arXiv 2019",
+    )
+    registrar.add(
+        "mult",
+        MulTFusion,
+        example={"dim": 16, "heads": 2, "layers": 1},
+        paper="Tsai et al., Multimodal Transformer for Unaligned Multimodal Language Sequences, ACL 2019",
+    )
+    registrar.add(
+        "bottleneck",
+        BottleneckFusion,
+        example={"dim": 16, "heads": 2, "layers": 2, "num_bottlenecks": 2},
+        paper="Nagrani et al., Attention Bottlenecks for Multimodal Fusion, NeurIPS 2021",
+    )
     registrar.add("hierarchical", HierarchicalFusion, example={"dim": 16, "levels": 2, "hidden_dim": 16})

@@ -14,6 +14,7 @@ from typing import Any
 
 from mmzoo.recipe.schema import SECTIONS, ComponentSpec, EncoderSettings, Recipe
 from mmzoo.registry import REQUIRED, Option, Registry, schema_of
+from mmzoo.typecheck import NO_YAML, yaml_form
 
 __all__ = ["with_component_defaults"]
 
@@ -24,23 +25,6 @@ _RECIPE_LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "objective": {"weight": 1.0},
     "transform": {"train_only": False},
 }
-
-# Marks a default that has no YAML form (an object): such an option is left out.
-_NO_YAML = object()
-
-
-def _yaml_value(value: Any) -> Any:
-    """``value`` as plain YAML data (tuples become lists), or ``_NO_YAML``."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (list, tuple)):
-        items = [_yaml_value(item) for item in value]
-        return _NO_YAML if any(item is _NO_YAML for item in items) else items
-    if isinstance(value, dict) and all(isinstance(key, str) for key in value):
-        entries = {key: _yaml_value(item) for key, item in value.items()}
-        return _NO_YAML if any(item is _NO_YAML for item in entries.values()) else entries
-    return _NO_YAML
-
 
 def _specs(recipe: Recipe) -> Iterator[ComponentSpec]:
     """Every component of the recipe, optimizer and scheduler included."""
@@ -76,7 +60,7 @@ def _full_block(block: dict[str, Any], spec: ComponentSpec, registry: Registry) 
     for option in _schema(spec, registry):
         if option.name in block:
             full[option.name] = block[option.name]
-        elif option.default is not REQUIRED and (default := _yaml_value(option.default)) is not _NO_YAML:
+        elif option.default is not REQUIRED and (default := yaml_form(option.default)) is not NO_YAML:
             full[option.name] = copy.deepcopy(default)
     recipe_level = _RECIPE_LEVEL_DEFAULTS.get(spec.kind, {})
     for key, value in block.items():

@@ -14,4 +14,8 @@ __all__ = ["Weighting", "FixedWeighting", "UncertaintyWeighting"]
 @hookimpl
 def mmzoo_register_weightings(registrar: Registrar) -> None:
     registrar.add("fixed", FixedWeighting)
-    registrar.add("uncertainty", UncertaintyWeighting)
+    registrar.add(
+        "uncertainty",
+        UncertaintyWeighting,
+        paper="Kendall et al., Multi-Task Learning Using Uncertainty to Weigh Losses for Scene Geometry and Semantics, CVPR 2018",
+    )

@@ -74,9 +74,17 @@ def test_recipe_errors_exit_2_without_traceback(capsys, tiny_recipe, overrides, 
     assert "Traceback" not in err
 
 
-def test_debug_shows_the_traceback(capsys, tiny_recipe):
-    assert main(["recipe", "check", str(tiny_recipe), "model.fusion.name=concta", "--debug"]) == EXIT_USER
+@pytest.mark.parametrize("where", ["first", "after the command", "last"])
+def test_debug_shows_the_traceback_wherever_it_is(capsys, tiny_recipe, where):
+    words = ["recipe", "check", str(tiny_recipe), "model.fusion.name=concta"]
+    at = {"first": 0, "after the command": 1, "last": len(words)}[where]
+    assert main([*words[:at], "--debug", *words[at:]]) == EXIT_USER
     assert "Traceback" in capsys.readouterr().err
+
+
+def test_without_debug_there_is_no_traceback(capsys, tiny_recipe):
+    assert main(["recipe", "check", str(tiny_recipe), "model.fusion.name=concta"]) == EXIT_USER
+    assert "Traceback" not in capsys.readouterr().err
 
 
 def test_plugins_list_and_show(capsys):
@@ -153,3 +161,49 @@ def test_common_encoder_option_the_encoder_cannot_honour(capsys, tiny_recipe, tm
     err = capsys.readouterr().err
     assert "model.encoders.text: train_last: BagEncoder does not list its blocks" in err
     assert not (tmp_path / "runs").exists()
+
+
+def _registry_with(monkeypatch, hook_name: str, hook) -> None:
+    """Make the plugins commands see the installed components plus one in-test plugin named 'probe'."""
+    import types
+
+    import mmzoo
+    import mmzoo.cli.plugins as plugins_cli
+    from mmzoo.plugins import load_registry
+
+    plugin = types.SimpleNamespace(**{hook_name: mmzoo.hookimpl(hook)})
+    monkeypatch.setattr(plugins_cli, "load_registry", lambda: load_registry(extra_plugins=[("probe", plugin)], warn=False))
+
+
+def _film(input_dims: dict, gamma: float = 2.0) -> None:
+    """A probe fusion."""
+
+
+def test_plugins_show_prints_docs_and_paper(capsys, monkeypatch):
+    _registry_with(
+        monkeypatch,
+        "mmzoo_register_fusions",
+        lambda registrar: registrar.add("probe_film", _film, docs_url="https://example.org/film", paper="Perez et al., FiLM, 2018"),
+    )
+    assert main(["plugins", "show", "probe_film"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "docs: https://example.org/film" in out and "paper: Perez et al., FiLM, 2018" in out
+
+
+def test_a_component_that_was_not_registered_says_why(capsys, monkeypatch):
+    def untyped(input_dims: dict, gamma=2.0) -> None:
+        """No annotation on gamma."""
+
+    _registry_with(monkeypatch, "mmzoo_register_fusions", lambda registrar: registrar.add("probe_film", untyped))
+    assert main(["plugins", "show", "probe_film"]) == EXIT_USER
+    err = capsys.readouterr().err
+    assert "fusion 'probe_film' was not registered: plugin 'probe'" in err
+    assert "option 'gamma' has no type annotation" in err and "test_main.py:" in err
+    assert main(["plugins", "--kind", "fusion"]) == EXIT_OK
+    assert "fusion 'probe_film' was not registered" in capsys.readouterr().out
+
+
+def test_plugins_show_names_a_disabled_plugin(capsys, monkeypatch):
+    monkeypatch.setenv("MMZOO_DISABLE_PLUGINS", "mmzoo-fusions")
+    assert main(["plugins", "show", "gated"]) == EXIT_USER
+    assert "'mmzoo-fusions' (disabled by MMZOO_DISABLE_PLUGINS)" in capsys.readouterr().err

@@ -1,8 +1,8 @@
 """The plugin module named by the ``mmzoo`` entry point in ``pyproject.toml``.
 
 mmzoo imports this module and calls the functions marked ``@mmzoo.hookimpl`` whose names match the
-hooks in :mod:`mmzoo.hookspecs`. A misspelt hook name is an error (mmzoo checks them), so copy the
-names from there. Implement only the hooks for the kinds of component you provide.
+hooks in :mod:`mmzoo.hookspecs`. A misspelt hook name is not ignored: mmzoo warns and skips the
+whole plugin, so copy the names from there. Implement only the hooks for the kinds of component you provide.
 """
 
 from __future__ import annotations
