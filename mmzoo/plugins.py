@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import pluggy
 
@@ -25,7 +25,7 @@ from mmzoo import hookspecs
 from mmzoo.errors import DuplicateComponentError, RegistryError
 from mmzoo.registry import KINDS, Registrar, Registry
 
-__all__ = ["DISABLE_ENV", "PluginWarning", "build_plugin_manager", "load_registry", "disabled_from_env"]
+__all__ = ["DISABLE_ENV", "PluginWarning", "build_plugin_manager", "load_registry", "disabled_from_env", "warn_skipped"]
 
 #: Environment variable with comma-separated plugin names to block.
 DISABLE_ENV = "MMZOO_DISABLE_PLUGINS"
@@ -158,8 +158,13 @@ def load_registry(
                 registry.remove_plugin(impl.plugin_name)
     registry.failed_plugins = failed
     if warn:
-        for name, why in sorted(failed.items()):
-            warnings.warn(f"plugin '{name}' failed to load and is skipped: {why}", PluginWarning, stacklevel=2)
-        for (kind, name), why in sorted(registry.failed_components.items()):
-            warnings.warn(f"{kind} '{name}' is skipped: {why}", PluginWarning, stacklevel=2)
+        warn_skipped(failed, registry.failed_components)
     return registry
+
+
+def warn_skipped(failed_plugins: Mapping[str, str], failed_components: Mapping[tuple[str, str], str]) -> None:
+    """A :class:`PluginWarning` for each plugin that failed to load and each component not registered."""
+    for name, why in sorted(failed_plugins.items()):
+        warnings.warn(f"plugin '{name}' failed to load and is skipped: {why}", PluginWarning, stacklevel=3)
+    for (kind, name), why in sorted(failed_components.items()):
+        warnings.warn(f"{kind} '{name}' is skipped: {why}", PluginWarning, stacklevel=3)

@@ -11,7 +11,7 @@ import difflib
 import inspect
 import re
 import typing
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,7 @@ __all__ = [
     "Registrar",
     "Registry",
     "did_you_mean",
+    "not_loaded_note",
 ]
 
 #: The kinds of component, in the order the CLI lists them.
@@ -323,14 +324,19 @@ class Registry:
         return f"unknown {kind} '{name}'{did_you_mean(str(name), self.names(kind))}" + self.not_loaded_note()
 
     def not_loaded_note(self) -> str:
-        """``"; these plugins were not loaded and may provide it: ..."`` naming each plugin that failed
-        to load or is disabled, and why; empty when every plugin loaded."""
-        reasons = [f"'{plugin}' (disabled by MMZOO_DISABLE_PLUGINS)" for plugin in sorted(self.disabled_plugins)]
-        reasons += [f"'{plugin}' (failed to load: {why})" for plugin, why in sorted(self.failed_plugins.items())]
-        return "; these plugins were not loaded and may provide it: " + ", ".join(reasons) if reasons else ""
+        """See :func:`not_loaded_note`."""
+        return not_loaded_note(self.disabled_plugins, self.failed_plugins)
 
     def unknown_hint(self, kind: str) -> str:
         return f"`mmzoo plugins --kind {kind}` lists the available {kind}s"
+
+
+def not_loaded_note(disabled_plugins: Iterable[str], failed_plugins: Mapping[str, str]) -> str:
+    """``"; these plugins were not loaded and may provide it: ..."`` naming each plugin that failed
+    to load or is disabled, and why; empty when every plugin loaded."""
+    reasons = [f"'{plugin}' (disabled by MMZOO_DISABLE_PLUGINS)" for plugin in sorted(disabled_plugins)]
+    reasons += [f"'{plugin}' (failed to load: {why})" for plugin, why in sorted(failed_plugins.items())]
+    return "; these plugins were not loaded and may provide it: " + ", ".join(reasons) if reasons else ""
 
 
 class Registrar:

@@ -23,7 +23,7 @@ from typing import Any, Literal, Union
 
 from mmzoo.constraints import constraints_of
 
-__all__ = ["NO_YAML", "check_value", "describe_type", "describe_value", "yaml_form"]
+__all__ = ["NO_YAML", "check_value", "describe_type", "describe_value", "yaml_form", "yaml_text"]
 
 _SEQUENCE_ORIGINS = (
     list,
@@ -98,6 +98,19 @@ def yaml_form(value: Any) -> Any:
         entries = {key: yaml_form(item) for key, item in value.items()}
         return NO_YAML if any(item is NO_YAML for item in entries.values()) else entries
     return NO_YAML
+
+
+def yaml_text(value: Any) -> str:
+    """A value as a recipe writes it, on one line (``null``, ``true``, ``[a, b]``, ``{x: 1}``).
+
+    Tuples are written as lists; a value YAML cannot write is shown as its ``repr``.
+    """
+    import yaml
+
+    form = yaml_form(value)
+    if form is NO_YAML:
+        return repr(value)
+    return yaml.safe_dump(form, default_flow_style=True, sort_keys=False).strip().removesuffix("...").strip()
 
 
 def check_value(value: Any, annotation: Any) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ RECIPES = REPO / "recipes"
 # Keep W&B quiet and offline whatever the machine's settings.
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ["WANDB_MODE"] = "offline"
+# The listing cache of `mmzoo plugins` (mmzoo.listing) goes to a folder of this session, not ~/.cache.
+os.environ["MMZOO_CACHE_DIR"] = tempfile.mkdtemp(prefix="mmzoo-cache-")
 
 
 @pytest.fixture(scope="session")

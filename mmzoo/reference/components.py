@@ -16,9 +16,9 @@ from typing import Any
 import yaml
 
 from mmzoo.registry import CONTEXT_ARGS, KINDS, REQUIRED, Entry, Option, Registry
-from mmzoo.typecheck import NO_YAML, yaml_form
+from mmzoo.typecheck import NO_YAML, yaml_form, yaml_text
 
-__all__ = ["GENERATED_BY", "component_page", "entries_of", "page_name", "snippet", "snippet_options", "yaml_text"]
+__all__ = ["GENERATED_BY", "component_page", "entries_of", "page_name", "snippet", "snippet_options"]
 
 #: The command that regenerates the committed pages (docs/reference/).
 GENERATED_BY = "mmzoo plugins --format markdown --distribution mmzoo --output docs/reference"
@@ -54,11 +54,6 @@ _INTRO: dict[str, str] = {
 def page_name(kind: str) -> str:
     """The file name of a kind's page: ``fusions.md``."""
     return f"{kind}s.md"
-
-
-def yaml_text(value: Any) -> str:
-    """A value as a recipe writes it, on one line (``null``, ``true``, ``[a, b]``)."""
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False).strip().removesuffix("...").strip()
 
 
 def _default(option: Option) -> str:
