@@ -63,15 +63,13 @@ class _Failure:
         self.recipe = recipe
         self.registry = registry
 
-    def __call__(self, key: str, kind: str, name: str, problem: str, cause: BaseException | None = None) -> BuildError:
+    def __call__(self, key: str, kind: str, name: str, problem: str) -> BuildError:
         plugin = self.registry.get(kind, name).plugin if (kind, name) in self.registry else "?"
-        error = BuildError(
+        return BuildError(
             f"{key}: {kind} '{name}' (plugin '{plugin}') {problem}",
             hint="a bug in that component, or options that do not fit the data; `mmzoo recipe check --build"
             f" {self.recipe.source}` repeats this check, `--debug` shows the traceback",
         )
-        error.__cause__ = cause
-        return error
 
 
 def _described(exc: BaseException) -> str:
@@ -110,7 +108,7 @@ def _example_targets(module: Any, failure: _Failure, recipe: Recipe) -> tuple[di
             continue
         except Exception as exc:
             spec = recipe.objectives[name]
-            raise failure(f"objectives.{name}", "objective", spec.name, f"example_inputs({ROWS}) {_described(exc)}", exc) from exc
+            raise failure(f"objectives.{name}", "objective", spec.name, f"example_inputs({ROWS}) {_described(exc)}") from exc
         targets.update(example.targets)
     return targets, unchecked
 
@@ -170,7 +168,7 @@ def check_build(recipe: Recipe, registry: Registry, module: Any, specs: Mapping[
             try:
                 out = encoder(*inputs[modality])
             except Exception as exc:
-                raise failure(key, "encoder", spec.name, f"failed on an example {specs[modality].kind} batch: {_described(exc)}", exc) from exc
+                raise failure(key, "encoder", spec.name, f"failed on an example {specs[modality].kind} batch: {_described(exc)}") from exc
             problem = _check_encoded(out, encoder.dim)
             if problem:
                 raise failure(key, "encoder", spec.name, problem)
@@ -179,7 +177,7 @@ def check_build(recipe: Recipe, registry: Registry, module: Any, specs: Mapping[
         try:
             fused = module.fusion(encoded)
         except Exception as exc:
-            raise failure("model.fusion", "fusion", fusion, f"failed on the encoded example batch: {_described(exc)}", exc) from exc
+            raise failure("model.fusion", "fusion", fusion, f"failed on the encoded example batch: {_described(exc)}") from exc
         if not isinstance(fused, Fused):
             raise failure("model.fusion", "fusion", fusion, f"returned {type(fused).__name__}, not mmzoo.contracts.Fused")
         if not isinstance(fused.pooled, Tensor) or tuple(fused.pooled.shape) != (ROWS, module.fusion.dim):
@@ -192,7 +190,7 @@ def check_build(recipe: Recipe, registry: Registry, module: Any, specs: Mapping[
             try:
                 outputs.update(module.run_heads(fused, encoded, batch, heads={name}))
             except Exception as exc:
-                raise failure(f"model.heads.{name}", "head", recipe.heads[name].name, f"failed on the fused example: {_described(exc)}", exc) from exc
+                raise failure(f"model.heads.{name}", "head", recipe.heads[name].name, f"failed on the fused example: {_described(exc)}") from exc
         losses: dict[str, Tensor] = {}
         for name, objective in module.objectives.items():
             if name in unchecked:
@@ -203,7 +201,7 @@ def check_build(recipe: Recipe, registry: Registry, module: Any, specs: Mapping[
                 extra = objective.extra_forward(batch, module)
                 result = objective(outputs if extra is None else {**outputs, "_extra": extra}, batch)
             except Exception as exc:
-                raise failure(key, "objective", spec.name, f"failed on the example outputs: {_described(exc)}", exc) from exc
+                raise failure(key, "objective", spec.name, f"failed on the example outputs: {_described(exc)}") from exc
             loss = result.loss if isinstance(result, LossOutput) else result
             if not isinstance(loss, Tensor) or loss.dim() != 0:
                 raise failure(key, "objective", spec.name, f"returned a loss of shape {_shape(loss)}, not a scalar tensor")
@@ -215,7 +213,7 @@ def check_build(recipe: Recipe, registry: Registry, module: Any, specs: Mapping[
                 total, _ = module.weighting(losses)
             except Exception as exc:
                 weighting = recipe.weighting.name
-                raise failure("weighting", "weighting", weighting, f"failed on the example losses: {_described(exc)}", exc) from exc
+                raise failure("weighting", "weighting", weighting, f"failed on the example losses: {_described(exc)}") from exc
             try:
                 total.backward()
             except Exception as exc:

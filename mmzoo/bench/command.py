@@ -79,11 +79,13 @@ def bench_report(directory: str | Path) -> int:
 
 def _report(suite: Suite, root: Path) -> None:
     from mmzoo.bench.summary import log_summary
+    from mmzoo.console import quiet_third_party
 
     rows, files = write_report(suite, root)
     for path in files:
         print(f"wrote {path}", flush=True)
     project = "mmzoo-bench"
-    logged = log_summary(suite.name, root / suite.name, project, files)
+    with quiet_third_party():  # W&B's own banner says nothing the next line does not
+        logged = log_summary(suite.name, root / suite.name, project, files)
     if logged:
         print(f"W&B summary run: {logged}", flush=True)

@@ -12,14 +12,9 @@ from mmzoo.recipe import apply_overrides, load_recipe, load_recipe_file
 from mmzoo.recipe.loader import deep_merge, is_component_block
 
 from ..conftest import RECIPES
+from .helpers import loaded
 
 QUICKSTART = RECIPES / "quickstart.yaml"
-
-
-def loaded(tmp_path: Path, text: str):
-    path = tmp_path / "r.yaml"
-    path.write_text(text)
-    return load_recipe_file(path)
 
 
 @pytest.mark.parametrize(

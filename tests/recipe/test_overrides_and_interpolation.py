@@ -1,17 +1,11 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from mmzoo.errors import RecipeError
-from mmzoo.recipe import apply_overrides, load_recipe_file, parse_override, resolve_interpolations
+from mmzoo.recipe import apply_overrides, parse_override, resolve_interpolations
 
-
-def loaded(tmp_path: Path, text: str):
-    path = tmp_path / "r.yaml"
-    path.write_text(text)
-    return load_recipe_file(path)
+from .helpers import loaded
 
 
 @pytest.mark.parametrize(
