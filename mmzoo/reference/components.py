@@ -18,21 +18,25 @@ import yaml
 from mmzoo.registry import CONTEXT_ARGS, KINDS, REQUIRED, Entry, Option, Registry
 from mmzoo.typecheck import NO_YAML, yaml_form, yaml_text
 
-__all__ = ["GENERATED_BY", "component_page", "entries_of", "page_name", "snippet", "snippet_options"]
+__all__ = ["GENERATED_BY", "component_page", "entries_of", "modality_of", "page_name", "snippet", "snippet_options"]
 
 #: The command that regenerates the committed pages (docs/reference/).
 GENERATED_BY = "mmzoo plugins --format markdown --distribution mmzoo --output docs/reference"
 
-#: Where each kind's block goes in a recipe: the recipe path written around the snippet.
+#: Where each kind's block goes in a recipe: the recipe path written around the snippet
+#: (``{modality}``: a modality the component reads, see :func:`modality_of`).
 _PLACES: dict[str, tuple[str, ...]] = {
-    "encoder": ("model", "encoders", "audio"),
+    "encoder": ("model", "encoders", "{modality}"),
     "fusion": ("model", "fusion"),
     "head": ("model", "heads", "label"),
     "objective": ("objectives", "main"),
     "weighting": ("weighting",),
     "datamodule": ("data",),
-    "transform": ("transforms", "audio"),
+    "transform": ("transforms", "{modality}"),
 }
+
+#: A modality name for each ModalitySpec kind, for snippets.
+_MODALITY_OF_KIND = {"image": "image", "tokens": "text", "text": "text", "waveform": "audio", "features": "audio"}
 
 _INTRO: dict[str, str] = {
     "encoder": "Encoders turn one modality's batch values into `Encoded` (`seq` `(B, T', D)`, `mask`, `pooled` `(B, D)`)."
@@ -85,13 +89,23 @@ def snippet_options(entry: Entry) -> dict[str, Any]:
     return chosen
 
 
+def modality_of(entry: Entry) -> str:
+    """A modality an encoder or transform works on, to name in its snippet: from an encoder's
+    ``input_kinds``; for a transform, from its module (``...transforms.text`` -> ``text``)."""
+    kinds = getattr(entry.factory, "input_kinds", None)
+    if entry.kind == "encoder" and isinstance(kinds, tuple) and kinds:
+        return _MODALITY_OF_KIND.get(kinds[0], "audio")
+    module = entry.factory.__module__.rsplit(".", 1)[-1]
+    return module if module in ("audio", "image", "text") else "audio"
+
+
 def snippet(entry: Entry) -> str:
     """The component's block in a recipe, at its usual place, as YAML."""
     block: Any = {"name": entry.name, **snippet_options(entry)}
     if entry.kind == "transform":
         block = [block]
     for key in reversed(_PLACES[entry.kind]):
-        block = {key: block}
+        block = {key.format(modality=modality_of(entry)): block}
     return yaml.safe_dump(block, default_flow_style=None, sort_keys=False).strip()
 
 

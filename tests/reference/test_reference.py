@@ -11,7 +11,7 @@ import yaml
 
 from mmzoo import hookspecs
 from mmzoo.reference import GENERATED_BY, reference_pages
-from mmzoo.reference.components import page_name, snippet
+from mmzoo.reference.components import modality_of, page_name, snippet
 from mmzoo.reference.hooks import hook_functions, registrar_arguments
 from mmzoo.registry import KINDS, Registrar
 
@@ -39,19 +39,20 @@ def test_every_builtin_component_has_a_section_on_its_page(registry):
             assert f"| `{option.name}` |" in page
 
 
-def _block_at(data, kind):
-    path = {"encoder": "model.encoders.audio", "fusion": "model.fusion", "head": "model.heads.label",
+def _block_at(data, entry):
+    modality = modality_of(entry)
+    path = {"encoder": f"model.encoders.{modality}", "fusion": "model.fusion", "head": "model.heads.label",
             "objective": "objectives.main", "weighting": "weighting", "datamodule": "data",
-            "transform": "transforms.audio"}[kind]  # fmt: skip
+            "transform": f"transforms.{modality}"}[entry.kind]  # fmt: skip
     for key in path.split("."):
         data = data[key]
-    return data[0] if kind == "transform" else data
+    return data[0] if entry.kind == "transform" else data
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_every_snippet_validates_against_its_component(registry, kind):
     for entry in (e for e in _builtins(registry) if e.kind == kind):
-        block = dict(_block_at(yaml.safe_load(snippet(entry)), kind))
+        block = dict(_block_at(yaml.safe_load(snippet(entry)), entry))
         assert block.pop("name") == entry.name
         problems = dict(entry.check_options(block))
         assert not problems, f"{kind} '{entry.name}': the snippet {block} has problems {problems}"
