@@ -217,7 +217,8 @@ def run_suite(
                 _record_failure(failures, outcome, lock)
             elapsed = time.monotonic() - started
             remaining = len(todo) - done
-            eta = f", about {_duration(elapsed / worked * remaining / parallel)} left" if worked and remaining else ""
+            # elapsed / worked is the wall time per run with `parallel` of them overlapping.
+            eta = f", about {_duration(elapsed / worked * remaining)} left" if worked and remaining else ""
             report(f"[{done}/{len(todo)}] {outcome.job.name}: {_describe(outcome)}{eta}")
     return outcomes
 

@@ -124,3 +124,33 @@ def test_seeds_still_missing_are_listed_and_not_counted(tmp_path):
             fake_run(job.group, "20260101-000000", "fit", {"val/acc": 0.5})
     rows = collect(suite, root)
     assert all(row.missing == [2] and len(row.seeds) == 2 for row in rows)
+
+
+def test_parallel_runs_overlap_and_each_gets_its_own_gpu(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    import torch
+
+    from mmzoo.bench import runner
+
+    suite = load_suite(suite_file(tmp_path))
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    running, peak, devices, lock = [0], [0], set(), threading.Lock()
+
+    def fake_run(job, suite, logs, env):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+            devices.add(env["CUDA_VISIBLE_DEVICES"])
+        time.sleep(0.2)
+        with lock:
+            running[0] -= 1
+        return runner.Outcome(job=job, state="fit", code=0, seconds=0.2, log=None)
+
+    monkeypatch.setattr(runner, "_run_job", fake_run)
+    lines: list[str] = []
+    outcomes = runner.run_suite(suite, tmp_path / "runs", parallel=2, report=lines.append)
+    assert len(outcomes) == len(jobs(suite, tmp_path / "runs")) and peak[0] == 2
+    assert devices == {"0", "1"}
+    assert lines[-1].startswith(f"[{len(outcomes)}/{len(outcomes)}]") and "left" in lines[0]
