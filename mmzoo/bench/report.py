@@ -106,10 +106,18 @@ def _markdown(suite: Suite, rows: list[CellRow], records: list[dict[str, Any]], 
         lines.append("| " + " | ".join(cells) + " |")
     if others:
         lines += ["", "Other final metrics (mean ± std):", ""]
-        lines += ["| cell | " + " | ".join(f"`{n}`" for n in others) + " |", "|" + "---|" * (len(others) + 1)]
-        for row, record in zip(rows, records, strict=True):
-            values = [_fmt(record["metrics"][n]["mean"], record["metrics"][n]["std"]) for n in others]
-            lines.append(f"| `{row.label}` | " + " | ".join(values) + " |")
+
+        def value(record: dict[str, Any], name: str) -> str:
+            return _fmt(record["metrics"][name]["mean"], record["metrics"][name]["std"])
+
+        if len(others) <= len(rows):  # one row per cell
+            lines += ["| cell | " + " | ".join(f"`{n}`" for n in others) + " |", "|" + "---|" * (len(others) + 1)]
+            for row, record in zip(rows, records, strict=True):
+                lines.append(f"| `{row.label}` | " + " | ".join(value(record, n) for n in others) + " |")
+        else:  # more metrics than cells: one row per metric, so the table stays narrow
+            lines += ["| metric | " + " | ".join(f"`{row.label}`" for row in rows) + " |", "|" + "---|" * (len(rows) + 1)]
+            for name in others:
+                lines.append(f"| `{name}` | " + " | ".join(value(record, name) for record in records) + " |")
     lines += ["", "Costs: " + "; ".join(f"*{label}*: {text}" for label, text in COSTS.items()) + "."]
     return lines
 
