@@ -95,16 +95,17 @@ def reference(kind: str | None, distribution: str | None, output: str | None) ->
     from pathlib import Path
 
     from mmzoo.reference import reference_pages, write_reference
+    from mmzoo.reference.components import entries_of
 
     _check_kind(kind)
     registry = load_registry()
-    pages = reference_pages(registry, kind=kind, distribution=distribution)
-    if distribution and not any(entry.distribution and entry.distribution.split(" ")[0] == distribution for entry in registry.entries()):
+    if distribution and not any(entries_of(registry, k, distribution) for k in KINDS):
         found = sorted({entry.distribution.split(" ")[0] for entry in registry.entries() if entry.distribution})
         raise UnknownComponentError(
             f"no component comes from a distribution named '{distribution}'{did_you_mean(distribution, found)}",
             hint=f"distributions with components: {', '.join(found)}",
         )
+    pages = reference_pages(registry, kind=kind, distribution=distribution)
     if output is None:
         print("\n".join(pages.values()), end="")
         return 0

@@ -38,13 +38,14 @@ def check_recipe(target: str, overrides: list[str], *, build: bool = False) -> i
 
     from mmzoo.build import build_datamodule, build_module
     from mmzoo.build_check import check_build
+    from mmzoo.tracking.config import parameter_counts
 
     started = time.perf_counter()
     datamodule = build_datamodule(recipe, registry)
     module = build_module(recipe, registry, datamodule)
     built = time.perf_counter() - started
     checked = check_build(recipe, registry, module, datamodule.modality_specs)
-    parameters = sum(p.numel() for p in module.parameters())
+    parameters = parameter_counts(module)["total"]
     print(
         f"{path}: OK ({', '.join(parts)}); built {parameters:,} parameters in {built:.2f} s, example batch"
         f" forward and backward in {checked.seconds:.2f} s"
