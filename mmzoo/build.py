@@ -24,8 +24,15 @@ from mmzoo.lifecycle.names import CHECKPOINT_DIR
 from mmzoo.lifecycle.preemption import Preemption
 from mmzoo.lifecycle.random_state import RandomState
 from mmzoo.module import MultimodalModule
-from mmzoo.optim import SCHEDULER_RESERVED, TotalSteps, resolve_optimizer, resolve_scheduler
-from mmzoo.recipe.schema import CheckpointConfig, ComponentSpec, EncoderSettings, LoraSettings, Recipe
+from mmzoo.optim import TotalSteps, resolve_optimizer, resolve_scheduler
+from mmzoo.recipe.schema import (
+    SCHEDULER_RESERVED,
+    CheckpointConfig,
+    ComponentSpec,
+    EncoderSettings,
+    LoraSettings,
+    Recipe,
+)
 from mmzoo.registry import Registry
 
 __all__ = ["build_component", "build_datamodule", "build_module", "build_trainer", "TRAINER_DEFAULTS"]

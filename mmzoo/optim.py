@@ -25,7 +25,6 @@ from mmzoo.constraints import NonNegativeInt, Probability, Range
 __all__ = [
     "OPTIMIZERS",
     "SCHEDULERS",
-    "SCHEDULER_RESERVED",
     "resolve_optimizer",
     "resolve_scheduler",
     "warmup_cosine",
@@ -39,9 +38,6 @@ OPTIMIZERS: dict[str, str] = {
     "rmsprop": "torch.optim.RMSprop",
     "adagrad": "torch.optim.Adagrad",
 }
-
-#: Scheduler options that configure Lightning's stepping rather than the scheduler itself.
-SCHEDULER_RESERVED: tuple[str, ...] = ("interval", "monitor")
 
 
 #: The run length a built-in scheduler receives: a number, or a function that returns it when the

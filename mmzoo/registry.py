@@ -8,6 +8,7 @@ builds a fresh one from the installed entry points. Each :class:`Entry` knows wh
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 import re
 import typing
@@ -28,6 +29,8 @@ __all__ = [
     "Registrar",
     "Registry",
     "did_you_mean",
+    "factory_origin",
+    "factory_path",
     "not_loaded_note",
 ]
 
@@ -114,6 +117,10 @@ class Entry:
             by the contract tests.
         docs_url: where the component is documented (``None`` when nowhere else than here).
         paper: the paper it implements, as a citation or link (``None`` when it has none).
+        handles_missing: for a fusion, whether rows may lack a modality (its class's
+            :attr:`~mmzoo.contracts.Fusion.handles_missing`).
+        input_kinds: for an encoder or transform, the :class:`~mmzoo.contracts.ModalitySpec` kinds
+            it reads (its class's ``input_kinds``); ``None`` when it does not say.
     """
 
     name: str
@@ -128,6 +135,8 @@ class Entry:
     example: Mapping[str, Any] | Callable[[], Mapping[str, Any]] = field(default_factory=dict)
     docs_url: str | None = None
     paper: str | None = None
+    handles_missing: bool = False
+    input_kinds: tuple[str, ...] | None = None
 
     def example_options(self) -> dict[str, Any]:
         """The example options (calling :attr:`example` when it is a function)."""
@@ -176,6 +185,18 @@ class Entry:
             if name in context:
                 kwargs[name] = context[name]
         return self.factory(**kwargs)
+
+
+def factory_origin(factory: Any) -> tuple[str, str]:
+    """``(module, qualname)`` of a factory (of the function a ``functools.partial`` wraps)."""
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    return str(getattr(factory, "__module__", "?")), str(getattr(factory, "__qualname__", type(factory).__qualname__))
+
+
+def factory_path(factory: Any) -> str:
+    """``module.qualname`` of a factory (see :func:`factory_origin`)."""
+    return ".".join(factory_origin(factory))
 
 
 def _signature_target(factory: Callable[..., Any]) -> Callable[..., Any]:
@@ -297,7 +318,7 @@ class Registry:
 
     def packages(self) -> set[str]:
         """The top-level packages that registered components come from (the installed plugins' code)."""
-        return {entry.factory.__module__.split(".")[0] for entry in self.entries()}
+        return {factory_path(entry.factory).split(".")[0] for entry in self.entries()}
 
     def find(self, name: str) -> list[Entry]:
         """Every entry with this name, across kinds."""
@@ -392,8 +413,16 @@ class Registrar:
             example=example if callable(example) else dict(example or {}),
             docs_url=docs_url,
             paper=paper,
+            # What the component's class declares (mmzoo.contracts), read once here.
+            handles_missing=bool(getattr(factory, "handles_missing", False)),
+            input_kinds=_input_kinds(factory),
         )
         self._registry.add(entry)
+
+
+def _input_kinds(factory: Any) -> tuple[str, ...] | None:
+    kinds = getattr(factory, "input_kinds", None)
+    return tuple(kinds) if isinstance(kinds, (tuple, list)) and kinds else None
 
 
 def _where(factory: Any) -> str:
@@ -405,7 +434,7 @@ def _where(factory: Any) -> str:
         target = inspect.unwrap(target)
         return f"{inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]}"
     except (TypeError, OSError):
-        return f"{getattr(factory, '__module__', '?')}.{getattr(factory, '__qualname__', repr(factory))}"
+        return factory_path(factory)
 
 
 def _read_declaration(

@@ -14,7 +14,7 @@ RECIPES = REPO / "recipes"
 # Keep W&B quiet and offline whatever the machine's settings.
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ["WANDB_MODE"] = "offline"
-# The listing cache of `mmzoo plugins` (mmzoo.listing) goes to a folder of this session, not ~/.cache.
+# The schema cache (mmzoo.registry_cache) goes to a folder of this session, not ~/.cache.
 os.environ["MMZOO_CACHE_DIR"] = tempfile.mkdtemp(prefix="mmzoo-cache-")
 
 

@@ -8,6 +8,7 @@ import yaml
 
 from mmzoo.recipe import load_recipe
 from mmzoo.recipe.defaults import with_component_defaults
+from mmzoo.registry_cache import load_schemas
 from mmzoo.run import resolve_recipe_path
 
 __all__ = ["check_recipe", "show_recipe"]
@@ -16,14 +17,20 @@ __all__ = ["check_recipe", "show_recipe"]
 def check_recipe(target: str, overrides: list[str], *, build: bool = False) -> int:
     """Validate; with ``build``, also build the model and run the build check (nothing is written).
 
-    Without ``build`` nothing is built or read. With it the datamodule and the model are built
-    (no data is read) and one example batch goes through the model (:mod:`mmzoo.build_check`).
+    Without ``build`` nothing is built or read, and the schemas come from the cache
+    (:mod:`mmzoo.registry_cache`) when it is current. With it the plugins are loaded, the
+    datamodule and the model are built (no data is read) and one example batch goes through the
+    model (:mod:`mmzoo.build_check`).
     """
-    from mmzoo.plugins import load_registry
-
     path, _ = resolve_recipe_path(target)
-    registry = load_registry()
-    recipe = load_recipe(path, overrides, registry)
+    if build:
+        from mmzoo.plugins import load_registry
+
+        registry = load_registry()
+        recipe = load_recipe(path, overrides, registry)
+    else:
+        schemas = load_schemas()
+        recipe = load_recipe(path, overrides, schemas.registry, schemas.callables)
     parts = [
         f"{len(recipe.encoders)} encoder(s)",
         f"fusion '{recipe.fusion.name}'",
@@ -58,11 +65,9 @@ def check_recipe(target: str, overrides: list[str], *, build: bool = False) -> i
 def show_recipe(target: str, overrides: list[str]) -> int:
     """Print the recipe after ``extends:``, overrides and interpolation, as YAML, with every
     component's options spelt out (the defaults of those the recipe does not set included)."""
-    from mmzoo.plugins import load_registry
-
     path, _ = resolve_recipe_path(target)
-    registry = load_registry()
-    recipe = load_recipe(path, overrides, registry)
-    full = with_component_defaults(recipe, registry)
+    schemas = load_schemas()
+    recipe = load_recipe(path, overrides, schemas.registry, schemas.callables)
+    full = with_component_defaults(recipe, schemas.registry, schemas.callables)
     sys.stdout.write(yaml.safe_dump(full, sort_keys=False, default_flow_style=False))
     return 0

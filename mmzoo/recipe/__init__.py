@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mmzoo.errors import RecipeError
+from mmzoo.recipe.callables import CallableSchemas
 from mmzoo.recipe.defaults import with_component_defaults
 from mmzoo.recipe.interpolate import resolve_interpolations
 from mmzoo.recipe.loader import LoadedRecipe, load_recipe_file
@@ -20,6 +21,7 @@ from mmzoo.recipe.validate import validate_recipe
 from mmzoo.registry import Registry
 
 __all__ = [
+    "CallableSchemas",
     "LoadedRecipe",
     "Recipe",
     "load_recipe",
@@ -32,13 +34,19 @@ __all__ = [
 ]
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None, registry: Registry | None = None) -> Recipe:
+def load_recipe(
+    path: str | Path,
+    overrides: list[str] | None = None,
+    registry: Registry | None = None,
+    callables: CallableSchemas | None = None,
+) -> Recipe:
     """Load, override, interpolate and validate a recipe.
 
     Args:
         path: the recipe file.
         overrides: ``key.sub=value`` strings, applied in order.
         registry: components to validate against; defaults to :func:`mmzoo.plugins.load_registry`.
+        callables: schemas of the Trainer, optimizers and schedulers (see :func:`validate_recipe`).
 
     Raises:
         RecipeError: every problem found, with keys and ``file:line``.
@@ -52,7 +60,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, registry: 
     problems = apply_overrides(loaded, list(overrides or []))
     try:
         resolve_interpolations(loaded)
-        recipe = validate_recipe(loaded, registry)
+        recipe = validate_recipe(loaded, registry, callables)
     except RecipeError as exc:
         problems += exc.problems
     if problems:

@@ -12,8 +12,9 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
+from mmzoo.recipe.callables import CallableSchemas
 from mmzoo.recipe.schema import SECTIONS, ComponentSpec, EncoderSettings, Recipe
-from mmzoo.registry import REQUIRED, Option, Registry, schema_of
+from mmzoo.registry import REQUIRED, Option, Registry
 from mmzoo.typecheck import NO_YAML, yaml_form
 
 __all__ = ["with_component_defaults"]
@@ -41,28 +42,25 @@ def _specs(recipe: Recipe) -> Iterator[ComponentSpec]:
         yield recipe.scheduler
 
 
-def _schema(spec: ComponentSpec, registry: Registry) -> tuple[Option, ...]:
+def _schema(spec: ComponentSpec, registry: Registry, callables: CallableSchemas) -> tuple[Option, ...]:
     """The options of the factory that builds ``spec``, in signature order."""
-    if spec.kind not in ("optimizer", "scheduler"):
-        return registry.get(spec.kind, spec.name).options
-    from mmzoo.optim import TRUSTED_PACKAGES, resolve_optimizer, resolve_scheduler
-
-    packages = {*TRUSTED_PACKAGES, *registry.packages()}
     if spec.kind == "optimizer":
-        return schema_of(resolve_optimizer(spec.name, packages), ("params",))[0]
-    return schema_of(resolve_scheduler(spec.name, packages)[0], ("optimizer", "total_steps"))[0]
+        return callables.optimizer(spec.name).options
+    if spec.kind == "scheduler":
+        return callables.scheduler(spec.name).options
+    return registry.get(spec.kind, spec.name).options
 
 
-def _full_block(block: dict[str, Any], spec: ComponentSpec, registry: Registry) -> dict[str, Any]:
+def _full_block(block: dict[str, Any], options: tuple[Option, ...], kind: str) -> dict[str, Any]:
     """``block`` (as the recipe writes it) in the full form: ``name``, then the factory's options
     in signature order, then the options taken by ``**kwargs``, then the recipe-level keys."""
     full: dict[str, Any] = {"name": block["name"]}
-    for option in _schema(spec, registry):
+    for option in options:
         if option.name in block:
             full[option.name] = block[option.name]
         elif option.default is not REQUIRED and (default := yaml_form(option.default)) is not NO_YAML:
             full[option.name] = copy.deepcopy(default)
-    recipe_level = _RECIPE_LEVEL_DEFAULTS.get(spec.kind, {})
+    recipe_level = _RECIPE_LEVEL_DEFAULTS.get(kind, {})
     for key, value in block.items():
         if key not in full and key not in recipe_level:
             full[key] = value
@@ -93,7 +91,9 @@ def _block_at(saved: dict[str, Any], key: str) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 
-def with_component_defaults(recipe: Recipe, registry: Registry) -> dict[str, Any]:
+def with_component_defaults(
+    recipe: Recipe, registry: Registry, callables: CallableSchemas | None = None
+) -> dict[str, Any]:
     """The recipe to show or save, with every component block spelt out in full.
 
     Each component block (the datamodule, transforms, encoders, fusion, heads, objectives,
@@ -111,14 +111,16 @@ def with_component_defaults(recipe: Recipe, registry: Registry) -> dict[str, Any
     Args:
         recipe: a validated recipe.
         registry: the registry it was validated against.
+        callables: the optimizer and scheduler schemas (read from their signatures by default).
 
     Returns:
         A new dict of plain YAML data. ``recipe.data`` is left unchanged, and values filled from
         the environment stay ``${env:...}`` references, as in :meth:`Recipe.to_save`.
     """
+    callables = callables or CallableSchemas(registry)
     saved = recipe.to_save()
     for spec in _specs(recipe):
         # A block the recipe leaves out (weighting, optimizer) is the one validation put in its place.
         block = _block_at(saved, spec.key) or {"name": spec.name, **spec.options}
-        _place(saved, spec.key, _full_block(block, spec, registry))
+        _place(saved, spec.key, _full_block(block, _schema(spec, registry, callables), spec.kind))
     return {section: saved[section] for section in SECTIONS if section in saved}

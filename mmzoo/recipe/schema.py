@@ -40,8 +40,12 @@ __all__ = [
     "ModelSettings",
     "Recipe",
     "DEFAULTED_SECTIONS",
+    "SCHEDULER_RESERVED",
     "with_defaults",
 ]
+
+#: Scheduler options that configure Lightning's stepping rather than the scheduler itself.
+SCHEDULER_RESERVED: tuple[str, ...] = ("interval", "monitor")
 
 #: Top-level sections, in the order ``recipe show`` prints them.
 SECTIONS: tuple[str, ...] = (

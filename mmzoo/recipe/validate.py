@@ -8,16 +8,17 @@ dotted key and ``file:line``.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import inspect
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 from mmzoo.errors import Problem, RecipeError
+from mmzoo.recipe.callables import CallableSchemas, Signature
 from mmzoo.recipe.loader import LoadedRecipe, join_key, location_of
 from mmzoo.recipe.schema import (
+    SCHEDULER_RESERVED,
     SECTIONS,
     CheckpointConfig,
     ComponentSpec,
@@ -27,7 +28,7 @@ from mmzoo.recipe.schema import (
     Recipe,
     RunConfig,
 )
-from mmzoo.registry import REQUIRED, RESERVED_KEYS, Registry, did_you_mean, schema_of
+from mmzoo.registry import REQUIRED, RESERVED_KEYS, Registry, did_you_mean
 from mmzoo.typecheck import check_value, describe_type, describe_value
 
 __all__ = ["validate_recipe", "run_name_problem", "TRAINER_MANAGED_KEYS", "DEFAULT_OPTIMIZER"]
@@ -91,9 +92,10 @@ T = TypeVar("T")
 
 
 class _Checker:
-    def __init__(self, loaded: LoadedRecipe, registry: Registry) -> None:
+    def __init__(self, loaded: LoadedRecipe, registry: Registry, callables: CallableSchemas) -> None:
         self.loaded = loaded
         self.registry = registry
+        self.callables = callables
         self.problems: list[Problem] = []
 
     def problem(self, key: str, message: str) -> None:
@@ -211,9 +213,9 @@ class _Checker:
         return specs
 
     def callable_spec(
-        self, value: Any, kind: str, key: str, resolve: Any, skip: tuple[str, ...], reserved: tuple[str, ...] = ()
+        self, value: Any, kind: str, key: str, signature_of: Callable[[str], Signature], reserved: tuple[str, ...] = ()
     ) -> ComponentSpec | None:
-        """Check an optimizer or scheduler: resolve its class and bind options to its signature.
+        """Check an optimizer or scheduler: bind its options to the signature ``signature_of(name)`` gives.
 
         An optimizer's options named in :data:`OPTIMIZER_RANGES` must also lie in those ranges.
         """
@@ -222,20 +224,18 @@ class _Checker:
             return None
         name = value["name"]
         try:
-            resolved = resolve(name)
+            signature = signature_of(name)
         except (ImportError, TypeError) as exc:
             self.problem(join_key(key, "name"), f"cannot use {kind} '{name}': {exc}")
             return None
-        factory = resolved[0] if isinstance(resolved, tuple) else resolved
         options = {k: v for k, v in value.items() if k != "name"}
-        schema, accepts_extra, _ = schema_of(factory, skip)
-        known = {o.name: o for o in schema}
+        known = signature.known()
         for option, item in options.items():
             sub = join_key(key, option)
             if option in reserved:
                 continue
             if option not in known:
-                if not accepts_extra:
+                if not signature.accepts_extra:
                     self.problem(
                         sub,
                         f"unknown option for {kind} '{name}'{did_you_mean(option, list(known))}; its options: {', '.join(known)}",
@@ -254,31 +254,29 @@ class _Checker:
         return ComponentSpec(key=key, kind=kind, name=name, options=options)
 
     def model_settings(self, value: dict[str, Any]) -> ModelSettings | None:
-        from mmzoo.scaling.compiling import COMPILE_OPTIONS
-
         settings = self.dataclass_section(value, ModelSettings, "model")
         if settings is not None and isinstance(settings.compile, dict):
+            known = self.callables.compile_options().known()
             for option, item in settings.compile.items():
                 key = join_key("model.compile", option)
-                if option not in COMPILE_OPTIONS:
-                    self.problem(key, f"unknown option of torch.compile; options: {', '.join(COMPILE_OPTIONS)}")
-                elif error := check_value(item, COMPILE_OPTIONS[option]):
+                if option not in known:
+                    self.problem(key, f"unknown option of torch.compile; options: {', '.join(known)}")
+                elif error := check_value(item, known[option].annotation):
                     self.problem(key, error)
         return settings
 
     def strategy(self, value: dict[str, Any]) -> None:
         """``trainer.strategy`` as a mapping: ``{name: ddp | fsdp, **options of that strategy}``."""
-        from mmzoo.scaling.strategy import STRATEGY_OPTIONS
-
+        strategies = self.callables.strategies()
         name = value.get("name")
-        if not isinstance(name, str) or name not in STRATEGY_OPTIONS:
+        if not isinstance(name, str) or name not in strategies:
             self.problem(
                 "trainer.strategy.name",
-                f"must be one of {', '.join(STRATEGY_OPTIONS)} when trainer.strategy is a mapping,"
+                f"must be one of {', '.join(strategies)} when trainer.strategy is a mapping,"
                 f" got {describe_value(name)}",
             )
             return
-        known = STRATEGY_OPTIONS[name]
+        known = {option.name: option.annotation for option in strategies[name].options}
         for option, item in value.items():
             key = join_key("trainer.strategy", option)
             if option == "name":
@@ -297,10 +295,7 @@ class _Checker:
             return {}
         if self.mapping(value, "trainer") is None:
             return {}
-        from lightning.pytorch import Trainer
-
-        schema, _, _ = schema_of(Trainer, ())
-        known = {o.name: o for o in schema}
+        known = self.callables.trainer().known()
         for option, item in value.items():
             key = join_key("trainer", option)
             if option in TRAINER_MANAGED_KEYS:
@@ -341,12 +336,14 @@ def _optional_modalities(datamodule: ComponentSpec, encoders: Mapping[str, Compo
     )
 
 
-def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
+def validate_recipe(loaded: LoadedRecipe, registry: Registry, callables: CallableSchemas | None = None) -> Recipe:
     """Check every section, component name and option of a loaded recipe.
 
     Args:
         loaded: the recipe after ``extends:``, overrides and interpolation.
         registry: the components available.
+        callables: the schemas of the Trainer, optimizers and schedulers; read from their
+            signatures by default.
 
     Returns:
         The validated :class:`Recipe`.
@@ -354,15 +351,8 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
     Raises:
         RecipeError: with every problem found.
     """
-    from mmzoo.optim import SCHEDULER_RESERVED, TRUSTED_PACKAGES, resolve_optimizer, resolve_scheduler
-
     data = loaded.data
-    check = _Checker(loaded, registry)
-    packages = {*TRUSTED_PACKAGES, *registry.packages()}
-
-    def trusted(resolve: Any) -> Any:
-        return functools.partial(resolve, packages=packages)
-
+    check = _Checker(loaded, registry, callables or CallableSchemas(registry))
     check.unknown_keys(data, SECTIONS, "", "top-level section")
 
     seed = data.get("seed")
@@ -401,9 +391,8 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
 
     if fusion is not None and datamodule is not None:
         optional = _optional_modalities(datamodule, encoders)
-        fusion_entry = registry.get("fusion", fusion.name)
-        if optional and not getattr(fusion_entry.factory, "handles_missing", False):
-            able = [e.name for e in registry.entries("fusion") if getattr(e.factory, "handles_missing", False)]
+        if optional and not registry.get("fusion", fusion.name).handles_missing:
+            able = [e.name for e in registry.entries("fusion") if e.handles_missing]
             check.problem(
                 "model.fusion.name",
                 f"fusion '{fusion.name}' cannot train with missing modalities, but data.modalities marks"
@@ -425,18 +414,13 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry) -> Recipe:
 
     weighting = check.component(data.get("weighting") or {"name": "fixed"}, "weighting", "weighting")
     optimizer = check.callable_spec(
-        data.get("optimizer") or DEFAULT_OPTIMIZER, "optimizer", "optimizer", trusted(resolve_optimizer), ("params",)
+        data.get("optimizer") or DEFAULT_OPTIMIZER, "optimizer", "optimizer", check.callables.optimizer
     )
     scheduler_value = data.get("scheduler")
     scheduler = None
     if scheduler_value is not None:
         scheduler = check.callable_spec(
-            scheduler_value,
-            "scheduler",
-            "scheduler",
-            trusted(resolve_scheduler),
-            ("optimizer", "total_steps"),
-            SCHEDULER_RESERVED,
+            scheduler_value, "scheduler", "scheduler", check.callables.scheduler, SCHEDULER_RESERVED
         )
         interval = scheduler_value.get("interval") if isinstance(scheduler_value, dict) else None
         if interval not in (None, "step", "epoch"):

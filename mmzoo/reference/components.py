@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from mmzoo.registry import CONTEXT_ARGS, KINDS, REQUIRED, Entry, Option, Registry
+from mmzoo.registry import CONTEXT_ARGS, KINDS, REQUIRED, Entry, Option, Registry, factory_path
 from mmzoo.typecheck import NO_YAML, yaml_form, yaml_text
 
 __all__ = ["GENERATED_BY", "component_page", "entries_of", "modality_of", "page_name", "snippet", "snippet_options"]
@@ -92,10 +92,9 @@ def snippet_options(entry: Entry) -> dict[str, Any]:
 def modality_of(entry: Entry) -> str:
     """A modality an encoder or transform works on, to name in its snippet: from an encoder's
     ``input_kinds``; for a transform, from its module (``...transforms.text`` -> ``text``)."""
-    kinds = getattr(entry.factory, "input_kinds", None)
-    if entry.kind == "encoder" and isinstance(kinds, tuple) and kinds:
-        return _MODALITY_OF_KIND.get(kinds[0], "audio")
-    module = entry.factory.__module__.rsplit(".", 1)[-1]
+    if entry.kind == "encoder" and entry.input_kinds:
+        return _MODALITY_OF_KIND.get(entry.input_kinds[0], "audio")
+    module = factory_path(entry.factory).rsplit(".", 2)[-2]
     return module if module in ("audio", "image", "text") else "audio"
 
 
@@ -110,13 +109,12 @@ def snippet(entry: Entry) -> str:
 
 
 def _facts(entry: Entry) -> list[str]:
-    factory = entry.factory
     facts = [
         f"- plugin `{entry.plugin}` ({entry.distribution or 'not installed'}),"
-        f" factory `{factory.__module__}.{factory.__qualname__}`"
+        f" factory `{factory_path(entry.factory)}`"
     ]
     if entry.kind == "fusion":
-        handles = bool(getattr(factory, "handles_missing", False))
+        handles = entry.handles_missing
         facts.append(
             "- missing modalities: "
             + (
@@ -126,9 +124,8 @@ def _facts(entry: Entry) -> list[str]:
             )
         )
     if entry.kind == "encoder":
-        kinds = getattr(factory, "input_kinds", None)
-        if isinstance(kinds, tuple) and kinds:
-            facts.append("- reads modalities of kind " + ", ".join(f"`{kind}`" for kind in kinds))
+        if entry.input_kinds:
+            facts.append("- reads modalities of kind " + ", ".join(f"`{kind}`" for kind in entry.input_kinds))
     if entry.context_args:
         facts.append("- provided by mmzoo at build time: " + ", ".join(f"`{name}`" for name in entry.context_args))
     if entry.accepts_extra:

@@ -85,7 +85,7 @@ def check_encoder(entry: Entry, kinds: tuple[str, ...] | None = None) -> None:
     (features, tokens, waveform, image). For images, padding invariance means that the pixels of
     a row whose mask is ``False`` change nothing at all (``seq``, ``mask`` and ``pooled``).
     """
-    kinds = kinds or getattr(entry.factory, "input_kinds", ("features",))
+    kinds = kinds or entry.input_kinds or ("features",)
     options = _example_options(entry)
     for kind in kinds:
         spec = _SPECS[kind]

@@ -169,12 +169,13 @@ def _registry_with(monkeypatch, hook_name: str, hook) -> None:
 
     import mmzoo
     import mmzoo.cli.plugins as plugins_cli
-    from mmzoo.listing import listing_of
     from mmzoo.plugins import load_registry
+    from mmzoo.recipe.callables import CallableSchemas
+    from mmzoo.registry_cache import Schemas
 
     plugin = types.SimpleNamespace(**{hook_name: mmzoo.hookimpl(hook)})
     registry = load_registry(extra_plugins=[("probe", plugin)], warn=False)
-    monkeypatch.setattr(plugins_cli, "load_listing", lambda: listing_of(registry))
+    monkeypatch.setattr(plugins_cli, "load_schemas", lambda: Schemas(registry, CallableSchemas(registry)))
 
 
 def _film(input_dims: dict, gamma: float = 2.0) -> None:
