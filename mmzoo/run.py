@@ -366,7 +366,9 @@ def run_recipe(
     exported = os.environ.get(RUN_DIR_ENV)
     try:
         with _known_noise_silenced():
-            return _run(command, target, overrides, ckpt=ckpt, resume=resume, registry=registry, argv=argv)
+            result = _run(command, target, overrides, ckpt=ckpt, resume=resume, registry=registry, argv=argv)
+        _release_process_group()
+        return result
     finally:
         # The run directory is exported for the worker processes of this run only; a later run in
         # this process (or a process it starts) must not inherit it.
@@ -374,6 +376,15 @@ def run_recipe(
             os.environ.pop(RUN_DIR_ENV, None)
         else:
             os.environ[RUN_DIR_ENV] = exported
+
+
+def _release_process_group() -> None:
+    """Destroy the process group a multi-process run (``torchrun``, DDP, FSDP) set up, once every
+    rank has finished: a process that exits with gloo's threads still running may abort."""
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 def _run(
