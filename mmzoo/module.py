@@ -12,7 +12,8 @@ The module receives built components (only :mod:`mmzoo.build` reads recipes). Lo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+import math
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import lightning.pytorch as pl
@@ -32,6 +33,12 @@ SchedulerFactory = Callable[[torch.optim.Optimizer, int], dict[str, Any]]
 _METRIC_STAGES = ("val", "test")
 #: Where checkpoints keep the training epoch's running sums.
 _EPOCH_SUMS_KEY = "mmzoo_epoch_sums"
+#: Training batches whose losses may wait on the device, unread, before a check reads them.
+_MAX_UNCHECKED = 1000
+_NONFINITE_HINT = (
+    "lower optimizer.lr, set trainer.gradient_clip_val (e.g. 1.0), or check the inputs of those"
+    " rows; checkpoints written before this step are kept"
+)
 
 
 def _loggers_write_this_step(trainer: Any) -> bool:
@@ -74,6 +81,55 @@ class _EpochSums:
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.sums, self.counts = dict(state.get("sums", {})), dict(state.get("counts", {}))
+
+
+class _UncheckedLosses:
+    """The training losses not yet checked for NaN or infinity, kept on their device.
+
+    Each training batch adds one small tensor (its total loss and every ``<objective>/loss``: one
+    ``torch.stack``, no synchronisation) and, on the host, where it was (epoch, global step, first
+    row ids). A check reads all of them back at once: :meth:`flat` then :meth:`first_bad`.
+    """
+
+    def __init__(self) -> None:
+        self.rows: list[Tensor] = []
+        self.where: list[tuple[int, int, tuple[str, ...], Sequence[str]]] = []
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def add(self, total: Tensor, logs: Mapping[str, Tensor], epoch: int, step: int, ids: Sequence[str]) -> None:
+        names = tuple(key for key in logs if key.endswith("/loss"))
+        self.rows.append(torch.stack([total.detach(), *(logs[key] for key in names)]).float())
+        self.where.append((epoch, step, names, ids[:3]))
+
+    def flat(self) -> Tensor:
+        """Every value added since the last check, in one tensor on their device (no synchronisation)."""
+        return torch.cat(self.rows)
+
+    def first_bad(self, values: Sequence[float]) -> NonFiniteLossError | None:
+        """The error naming the first batch whose total loss is not finite, given :meth:`flat` read
+        back as floats (``None`` if every total is finite); forgets the values."""
+        offset = 0
+        error = None
+        for (epoch, step, names, ids), row in zip(self.where, self.rows, strict=True):
+            total, losses = values[offset], values[offset + 1 : offset + len(row)]
+            offset += len(row)
+            if not math.isfinite(total):
+                bad = [
+                    name.removesuffix("/loss")
+                    for name, loss in zip(names, losses, strict=True)
+                    if not math.isfinite(loss)
+                ]
+                error = NonFiniteLossError(
+                    f"the training loss became {total} at epoch {epoch}, global step {step} (objectives with a"
+                    f" non-finite loss: {', '.join(bad) or 'none; the weights overflowed'}; first rows of the"
+                    f" batch: {', '.join(ids)})",
+                    hint=_NONFINITE_HINT,
+                )
+                break
+        self.rows, self.where = [], []
+        return error
 
 
 class MultimodalModule(pl.LightningModule):
@@ -124,6 +180,7 @@ class MultimodalModule(pl.LightningModule):
         self.compile_options = None if compile is None else dict(compile)
         self._scaled = False
         self._epoch_sums = _EpochSums()
+        self._unchecked = _UncheckedLosses()
         self._total_steps: int | None = None
         #: The last ``train/<key>_step`` values sent to the loggers.
         self.latest_step_logs: dict[str, float] = {}
@@ -261,31 +318,49 @@ class MultimodalModule(pl.LightningModule):
         logs.update({key: value.detach() for key, value in weighting_logs.items()})
         return total, logs
 
-    def _check_finite(self, total: Tensor, logs: Mapping[str, Tensor], batch: Batch) -> None:
-        if bool(torch.isfinite(total)):
-            return
-        bad = [
-            key.removesuffix("/loss")
-            for key, value in logs.items()
-            if key.endswith("/loss") and not bool(torch.isfinite(value))
-        ]
-        raise NonFiniteLossError(
-            f"the training loss became {total.item()} at epoch {self.current_epoch}, global step"
-            f" {self.global_step} (objectives with a non-finite loss: {', '.join(bad) or 'none; the weights overflowed'};"
-            f" first rows of the batch: {', '.join(batch.ids[:3])})",
-            hint="lower optimizer.lr, set trainer.gradient_clip_val (e.g. 1.0), or check the inputs of those"
-            " rows; checkpoints written before this step are kept",
-        )
+    def _check_finite(self, logged: Tensor | None = None) -> list[float]:
+        """Raise :class:`NonFiniteLossError` if a training loss since the last check was NaN or
+        infinite, naming the first such batch; a checkpoint is never written after one.
+
+        Called on the steps the loggers write, before every checkpoint is saved, when validation
+        starts, at the end of each training epoch and of training, and after :data:`_MAX_UNCHECKED`
+        batches without a check: never on the other steps, so they do not wait for the device. This
+        is the one read from the device: ``logged`` (the values a logged step sends to the loggers,
+        already averaged over processes) comes back with it, as floats. With several processes, all
+        of them stop when any one saw a non-finite loss.
+        """
+        if not self._unchecked:
+            return [] if logged is None else logged.tolist()
+        pending = self._unchecked.flat()
+        anywhere: Tensor | None = None
+        trainer = self._trainer
+        if trainer is not None and trainer.world_size > 1:  # all stop together, before any writes a checkpoint
+            anywhere = trainer.strategy.reduce((~torch.isfinite(pending)).any().float(), reduce_op="sum")
+        head = [] if logged is None else [logged]
+        values = torch.cat([*head, pending, *([] if anywhere is None else [anywhere[None]])]).tolist()
+        count = 0 if logged is None else len(logged)
+        error = self._unchecked.first_bad(values[count : count + len(pending)])
+        if error is None and anywhere is not None and values[-1] > 0:
+            error = NonFiniteLossError(
+                f"the training loss became non-finite on another process by epoch {self.current_epoch}, global step"
+                f" {self.global_step}; that process's error names the objectives and rows",
+                hint=_NONFINITE_HINT,
+            )
+        if error is not None:
+            raise error
+        return values[:count]
 
     def _shared_step(self, batch: Batch, stage: str) -> Tensor:
         outputs, _, _ = self(batch)
         seen = self.objective_outputs(outputs, batch)
         total, logs = self.compute_losses(seen, batch)
-        if stage == "train":
-            self._check_finite(total, logs, batch)
         size = len(batch.ids)
         if stage == "train":
+            # Checked for NaN and infinity later (_check_finite), without waiting for the device now.
+            self._unchecked.add(total, logs, self.current_epoch, self.global_step, batch.ids)
             self._log_training_step(total, logs, size)
+            if len(self._unchecked) >= _MAX_UNCHECKED:
+                self._check_finite()
         else:
             # sync_dist averages epoch values over processes (a no-op on one device).
             self.log(f"{stage}/loss", total.detach(), prog_bar=True, on_epoch=True, batch_size=size, sync_dist=True)
@@ -304,7 +379,8 @@ class MultimodalModule(pl.LightningModule):
         The step values go to the loggers directly rather than through ``self.log``: once a value
         is logged per step, Lightning processes its result collection on every step, which costs
         about 1 ms per step on a CPU (``docs/benchmarks/lightning_overhead.md``). The latest values
-        are kept in :attr:`latest_step_logs` (the progress bar shows the loss from there).
+        are kept in :attr:`latest_step_logs` (the progress bar shows the loss from there). Reading
+        them back is also when the losses are checked for NaN and infinity (:meth:`_check_finite`).
         """
         values = {"loss": total.detach(), **logs}
         self._epoch_sums.add(values, size)
@@ -315,14 +391,25 @@ class MultimodalModule(pl.LightningModule):
         if trainer.world_size > 1:  # the mean over processes: one all-reduce per logged step
             stacked = trainer.strategy.reduce(stacked, reduce_op="mean")
         self.latest_step_logs = {
-            f"train/{key}_step": value for key, value in zip(values, stacked.tolist(), strict=True)
+            f"train/{key}_step": value for key, value in zip(values, self._check_finite(stacked), strict=True)
         }
         if trainer.is_global_zero:
             for logger in trainer.loggers:
                 logger.log_metrics({**self.latest_step_logs, "epoch": self.current_epoch}, step=self.global_step)
 
+    def on_train_start(self) -> None:
+        self._unchecked = _UncheckedLosses()
+
+    def on_validation_start(self) -> None:
+        """No validation of weights a non-finite loss has already spoiled."""
+        self._check_finite()
+
+    def on_train_end(self) -> None:
+        self._check_finite()
+
     def on_train_epoch_end(self) -> None:
         """Log ``train/<key>_epoch``: the batch-size weighted means over the epoch and processes."""
+        self._check_finite()
         reduce = self._trainer.strategy.reduce if self._trainer is not None else None
         means = self._epoch_sums.means(reduce)
         if means:  # already reduced: sync_dist only keeps Lightning from warning about it
@@ -330,7 +417,12 @@ class MultimodalModule(pl.LightningModule):
             self.log_dict({f"train/{k}_epoch": v for k, v in means.items()}, sync_dist=True)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Keep the epoch's running sums: a run resumed inside an epoch logs the same epoch means."""
+        """Keep the epoch's running sums: a run resumed inside an epoch logs the same epoch means.
+
+        First, the losses since the last check must be finite: Lightning calls this hook before it
+        writes the file, so no checkpoint is written after a non-finite loss.
+        """
+        self._check_finite()
         checkpoint[_EPOCH_SUMS_KEY] = self._epoch_sums.state_dict()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:

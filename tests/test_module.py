@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
 from mmzoo.build import build_datamodule, build_module
 from mmzoo.contracts import Head
+from mmzoo.objectives.cross_entropy import CrossEntropyObjective
 from mmzoo.recipe import load_recipe
 
 
@@ -70,3 +73,188 @@ def test_batches_move_only_their_tensors():
     moved = batch.to(torch.device("meta"))
     assert moved.inputs["audio"].values.device.type == "meta" and moved.targets["label"].device.type == "meta"
     assert moved.ids is batch.ids and moved.meta is meta
+
+
+# -- host-device synchronisation in the training step ----------------------------------------
+
+#: Tensor methods that read a value back to the host: on a GPU each waits for the queued work.
+SYNCING_METHODS = ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__")
+
+
+class SyncRecorder:
+    """Records calls of :data:`SYNCING_METHODS` (with the caller's ``file:line``) while active."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.active = False
+        self._saved: dict[str, object] = {}
+
+    def install(self) -> None:
+        import traceback
+
+        for name in SYNCING_METHODS:
+            self._saved[name] = torch.Tensor.__dict__.get(name)
+            original = getattr(torch.Tensor, name)
+
+            def recorded(tensor, *args, _name=name, _original=original, **kwargs):
+                if self.active:
+                    frame = traceback.extract_stack(limit=2)[0]
+                    self.calls.append(f"Tensor.{_name} at {frame.filename}:{frame.lineno}")
+                return _original(tensor, *args, **kwargs)
+
+            setattr(torch.Tensor, name, recorded)
+
+    def uninstall(self) -> None:
+        for name, saved in self._saved.items():
+            if saved is None:
+                delattr(torch.Tensor, name)
+            else:
+                setattr(torch.Tensor, name, saved)
+
+
+@pytest.mark.parametrize(
+    "accelerator",
+    ["cpu", pytest.param("gpu", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU"))],
+)
+def test_training_steps_do_not_synchronise_with_the_device(tiny_recipe, monkeypatch, accelerator):
+    """Steps the loggers do not write read nothing back from the device: no ``.item()``,
+    ``bool(tensor)``... in ``training_step`` (and, on a GPU, no synchronising CUDA call at all)."""
+    from mmzoo.module import MultimodalModule, _loggers_write_this_step
+    from mmzoo.run import run_recipe
+
+    recorder = SyncRecorder()
+    seen = {"quiet": 0, "logged": 0}
+    original = MultimodalModule.training_step
+
+    def training_step(self, batch, batch_idx):
+        if _loggers_write_this_step(self.trainer):  # logged steps read the values they log
+            seen["logged"] += 1
+            return original(self, batch, batch_idx)
+        seen["quiet"] += 1
+        recorder.active = True
+        if accelerator == "gpu":
+            torch.cuda.set_sync_debug_mode("error")
+        try:
+            return original(self, batch, batch_idx)
+        finally:
+            recorder.active = False
+            if accelerator == "gpu":
+                torch.cuda.set_sync_debug_mode("default")
+
+    monkeypatch.setattr(MultimodalModule, "training_step", training_step)
+    recorder.install()
+    try:
+        run_recipe("fit", tiny_recipe, [f"trainer.accelerator={accelerator}", "trainer.log_every_n_steps=3"])
+    finally:
+        recorder.uninstall()
+    assert seen["quiet"] >= 4 and seen["logged"] >= 2
+    assert recorder.calls == []
+
+
+# -- non-finite losses: found without a per-step synchronisation -----------------------------
+
+
+def test_unchecked_losses_name_the_first_non_finite_batch():
+    from mmzoo.module import _UncheckedLosses
+
+    unchecked = _UncheckedLosses()
+    finite = {"a/loss": torch.tensor(1.0), "a/extra": torch.tensor(float("nan")), "b/loss": torch.tensor(2.0)}
+    unchecked.add(torch.tensor(3.0), finite, 0, 7, ["r0", "r1"])
+    unchecked.add(torch.tensor(float("inf")), {**finite, "b/loss": torch.tensor(float("inf"))}, 1, 8, list("wxyz"))
+    unchecked.add(torch.tensor(float("nan")), {**finite, "a/loss": torch.tensor(float("nan"))}, 1, 9, ["s"])
+    error = unchecked.first_bad(unchecked.flat().tolist())
+    assert error is not None and not unchecked  # read once, then forgotten
+    assert error.message == (
+        "the training loss became inf at epoch 1, global step 8 (objectives with a non-finite loss: b;"
+        " first rows of the batch: w, x, y)"
+    )
+    assert "checkpoints written before this step are kept" in error.hint
+    unchecked.add(torch.tensor(float("nan")), finite, 2, 10, ["t"])
+    assert (
+        "(objectives with a non-finite loss: none; the weights overflowed;"
+        in unchecked.first_bad([math.nan, 1.0, 2.0]).message
+    )
+    unchecked.add(torch.tensor(1.0), finite, 2, 11, ["u"])
+    assert unchecked.first_bad(unchecked.flat().tolist()) is None
+
+
+class NanFromCall(CrossEntropyObjective):
+    """Cross-entropy that turns NaN from its ``after + 1``-th training call on."""
+
+    def __init__(self, head: str, target: str, heads=None, after: int = 4) -> None:
+        super().__init__(head=head, target=target, heads=heads)
+        self.after = after
+        self.calls = 0
+
+    def forward(self, outputs, batch):
+        loss = super().forward(outputs, batch)
+        if self.training:
+            self.calls += 1
+            if self.calls > self.after:
+                return loss * float("nan")
+        return loss
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["trainer.log_every_n_steps=1"],  # found on the step itself, which is logged
+        ["trainer.log_every_n_steps=50", "checkpoint.every_n_steps=1"],  # found before the next checkpoint
+    ],
+    ids=["logged-step", "next-checkpoint"],
+)
+def test_a_non_finite_loss_names_its_step_and_no_later_checkpoint_is_kept(tiny_recipe, overrides):
+    """The error names the first step whose loss is not finite, however long after it the check
+    runs, and no checkpoint is written after that step."""
+    import types
+
+    import mmzoo
+    from mmzoo.errors import NonFiniteLossError
+    from mmzoo.plugins import load_registry
+    from mmzoo.run import run_recipe
+
+    plugin = types.SimpleNamespace(
+        mmzoo_register_objectives=mmzoo.hookimpl(lambda registrar: registrar.add("nan_from", NanFromCall))
+    )
+    registry = load_registry(extra_plugins=[("nan-plugin", plugin)])
+    swap = "objectives.label={name: nan_from, head: label, target: label}"
+    with pytest.raises(NonFiniteLossError) as info:
+        run_recipe("fit", tiny_recipe, [swap, *overrides], registry=registry)
+    # 4 batches per epoch: the fifth, the first of epoch 1, is at global step 4
+    assert "became nan at epoch 1, global step 4 (objectives with a non-finite loss: label;" in info.value.message
+    (run_dir,) = (tiny_recipe.parent / "runs" / "tiny").glob("*-fit")
+    checkpoints = list((run_dir / "checkpoints").glob("*.ckpt"))
+    assert checkpoints
+    for path in checkpoints:
+        state = torch.load(path, weights_only=False)
+        assert state["global_step"] <= 4, f"{path.name} was written after the non-finite step"
+        assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+
+
+def test_every_process_stops_when_any_one_saw_a_non_finite_loss(tiny_recipe, registry):
+    """With several processes the check is collective: a process whose own losses were finite
+    stops too (before a checkpoint every process takes part in), and says where to look."""
+    import types
+
+    from mmzoo.errors import NonFiniteLossError
+
+    recipe = load_recipe(tiny_recipe, [], registry)
+    module = build_module(recipe, registry, build_datamodule(recipe, registry))
+    reduced = []
+
+    def reduce(tensor, reduce_op):  # as if the other process had seen `other_bad` non-finite values
+        reduced.append(reduce_op)
+        return tensor + other_bad if reduce_op == "sum" else tensor
+
+    module._trainer = types.SimpleNamespace(
+        world_size=2, current_epoch=1, global_step=6, strategy=types.SimpleNamespace(reduce=reduce)
+    )
+    finite = {"label/loss": torch.tensor(0.5)}
+    other_bad = 0.0
+    module._unchecked.add(torch.tensor(0.5), finite, 1, 5, ["a"])
+    assert module._check_finite(torch.tensor([2.0, 3.0])) == [2.0, 3.0] and reduced == ["sum"]
+    assert module._check_finite(torch.tensor([4.0])) == [4.0] and reduced == ["sum"]  # nothing new: no collective
+    other_bad = 1.0
+    module._unchecked.add(torch.tensor(0.5), finite, 1, 6, ["b"])
+    with pytest.raises(NonFiniteLossError, match="non-finite on another process by epoch 1, global step 6"):
+        module._check_finite()

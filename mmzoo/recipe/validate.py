@@ -2,36 +2,42 @@
 
 Nothing heavy happens here: no data is read, no weights are created, no Trainer is built. Every
 problem is collected and raised together as one :class:`~mmzoo.errors.RecipeError`, each with its
-dotted key and ``file:line``.
+dotted key and ``file:line``. :func:`validate_recipe` runs one check per section, in the order of
+:class:`_Sections`' methods; the checks they share are in :mod:`mmzoo.recipe.checker`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import typing
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, Literal, TypeVar
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
 
 from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
-from mmzoo.errors import Problem, RecipeError
-from mmzoo.recipe.callables import CallableSchemas, Signature
-from mmzoo.recipe.loader import LoadedRecipe, join_key, location_of
+from mmzoo.errors import RecipeError
+from mmzoo.recipe.callables import CallableSchemas
+from mmzoo.recipe.checker import Checker
+from mmzoo.recipe.loader import LoadedRecipe, join_key
 from mmzoo.recipe.schema import (
     SCHEDULER_RESERVED,
     SECTIONS,
     CheckpointConfig,
     ComponentSpec,
-    EncoderSettings,
     LoggerConfig,
     ModelSettings,
     Recipe,
     RunConfig,
 )
-from mmzoo.registry import REQUIRED, RESERVED_KEYS, Registry, did_you_mean
+from mmzoo.registry import Registry, did_you_mean
 from mmzoo.typecheck import check_value, describe_type, describe_value
 
-__all__ = ["validate_recipe", "run_name_problem", "TRAINER_MANAGED_KEYS", "DEFAULT_OPTIMIZER"]
+__all__ = [
+    "validate_recipe",
+    "run_name_problem",
+    "TRAINER_MANAGED_KEYS",
+    "DEFAULT_OPTIMIZER",
+    "TRAINER_RANGES",
+    "OPTIMIZER_RANGES",
+]
 
 #: Trainer arguments that mmzoo sets itself, from other sections.
 TRAINER_MANAGED_KEYS: dict[str, str] = {
@@ -82,107 +88,91 @@ OPTIMIZER_RANGES: dict[str, Any] = {
 _MODEL_PARTS = ("encoders", "fusion", "heads")
 _MODEL_SETTINGS = tuple(f.name for f in dataclasses.fields(ModelSettings))
 
-#: Types of the recipe-level keys of component specs (other than ``name`` and ``weight``).
-_EXTRA_TYPES: dict[str, Any] = {
-    "train_only": bool,
-    **typing.get_type_hints(EncoderSettings),
-}
 
-T = TypeVar("T")
+def run_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a run group (it must be one folder inside ``run.root``), or ``None``."""
+    if not name.strip():
+        return "must not be empty"
+    if any(sep in name for sep in ("/", "\\")) or name in (".", "..") or name != name.strip():
+        return (
+            f"must be a single folder name (no '/', '\\', '.', '..' or surrounding spaces), got {describe_value(name)};"
+            " runs are written to run.root/run.name and may not escape run.root"
+        )
+    return None
 
 
-class _Checker:
+def _optional_modalities(datamodule: ComponentSpec, encoders: Mapping[str, ComponentSpec]) -> list[str]:
+    """Encoded modalities that the datamodule's ``modalities`` option marks ``optional: true``."""
+    declared = datamodule.options.get("modalities")
+    if not isinstance(declared, dict):
+        return []
+    return sorted(
+        name
+        for name, field in declared.items()
+        if isinstance(field, dict) and field.get("optional") and name in encoders
+    )
+
+
+@dataclasses.dataclass
+class _Model:
+    """The checked ``model:`` section (``None`` for a part with problems)."""
+
+    settings: ModelSettings | None = dataclasses.field(default_factory=ModelSettings)
+    encoders: dict[str, ComponentSpec] = dataclasses.field(default_factory=dict)
+    fusion: ComponentSpec | None = None
+    heads: dict[str, ComponentSpec] = dataclasses.field(default_factory=dict)
+
+
+class _Sections(Checker):
+    """One check per recipe section; each takes the whole recipe mapping and returns what
+    :class:`Recipe` keeps of its section (``None`` when it has problems).
+
+    Args:
+        callables: the schemas of the Trainer, strategies, ``torch.compile``, optimizers and
+            schedulers.
+    """
+
     def __init__(self, loaded: LoadedRecipe, registry: Registry, callables: CallableSchemas) -> None:
-        self.loaded = loaded
-        self.registry = registry
+        super().__init__(loaded, registry)
         self.callables = callables
-        self.problems: list[Problem] = []
 
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(Problem(key, message, location_of(self.loaded.locations, key)))
+    def top_level(self, data: Mapping[str, Any]) -> None:
+        """Only known sections."""
+        self.unknown_keys(data, SECTIONS, "", "top-level section")
 
-    def unknown_keys(
-        self, mapping: Mapping[str, Any], known: tuple[str, ...] | list[str], prefix: str, what: str
-    ) -> None:
-        for key in mapping:
-            if key not in known:
-                self.problem(
-                    join_key(prefix, key),
-                    f"unknown {what}{did_you_mean(str(key), list(known))}; expected one of: {', '.join(known)}",
-                )
+    def seed(self, data: Mapping[str, Any]) -> Any:
+        """``seed``: an int >= 0 or ``null``; returned as given."""
+        seed = data.get("seed")
+        error = check_value(seed, NonNegativeInt | None)
+        if error:
+            self.problem("seed", error)
+        return seed
 
-    def mapping(self, value: Any, key: str, *, required: bool = True) -> dict[str, Any] | None:
-        if value is None and not required:
+    def run(self, data: Mapping[str, Any]) -> RunConfig | None:
+        """``run``: :class:`RunConfig`, whose ``name`` must be one folder name."""
+        run = self.dataclass_section(data.get("run"), RunConfig, "run")
+        if run is not None and run.name is not None and (problem := run_name_problem(run.name)):
+            self.problem("run.name", problem)
+        return run
+
+    def logger(self, data: Mapping[str, Any]) -> LoggerConfig | None:
+        """``logger``: :class:`LoggerConfig`."""
+        return self.dataclass_section(data.get("logger"), LoggerConfig, "logger")
+
+    def checkpoint(self, data: Mapping[str, Any]) -> CheckpointConfig | None:
+        """``checkpoint``: :class:`CheckpointConfig`."""
+        return self.dataclass_section(data.get("checkpoint"), CheckpointConfig, "checkpoint")
+
+    def data(self, data: Mapping[str, Any]) -> ComponentSpec | None:
+        """``data``: a registered datamodule and its options; required."""
+        if "data" not in data:
+            self.problem("data", "missing section: name a datamodule, e.g. `data: {name: tones_and_words}`")
             return None
-        if not isinstance(value, dict):
-            self.problem(key, f"must be a mapping, got {describe_value(value)}")
-            return None
-        return value
+        return self.component(data.get("data"), "datamodule", "data")
 
-    # -- sections -------------------------------------------------------------------------
-
-    def dataclass_section(self, value: Any, cls: type[T], key: str) -> T | None:
-        """Check a mapping against a dataclass's typed fields and build it."""
-        if value is None:
-            return cls()
-        if self.mapping(value, key) is None:
-            return None
-        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-        hints = inspect.get_annotations(cls, eval_str=True)
-        ok = True
-        kwargs: dict[str, Any] = {}
-        for name, item in value.items():
-            sub = join_key(key, name)
-            if name not in fields:
-                self.problem(
-                    sub, f"unknown key{did_you_mean(name, list(fields))}; expected one of: {', '.join(fields)}"
-                )
-                ok = False
-                continue
-            annotation = hints[name]
-            if dataclasses.is_dataclass(annotation):
-                built = self.dataclass_section(item, annotation, sub)
-                ok = ok and built is not None
-                kwargs[name] = built
-                continue
-            error = check_value(item, annotation)
-            if error:
-                self.problem(sub, error)
-                ok = False
-            kwargs[name] = item
-        return cls(**kwargs) if ok else None
-
-    def component(self, value: Any, kind: str, key: str) -> ComponentSpec | None:
-        """Check ``{name: ..., **options}`` against the registry entry of that name."""
-        if not isinstance(value, dict):
-            self.problem(key, f"must be a mapping with a 'name' key naming a {kind}, got {describe_value(value)}")
-            return None
-        name = value.get("name")
-        if name is None:
-            choices = ", ".join(self.registry.names(kind)) or "none installed"
-            self.problem(key, f"missing 'name' of the {kind}; available: {choices}")
-            return None
-        if not isinstance(name, str) or (kind, name) not in self.registry:
-            self.problem(join_key(key, "name"), self.registry.unknown_message(kind, str(name)))
-            return None
-        entry = self.registry.get(kind, name)
-        reserved = RESERVED_KEYS[kind]
-        options = {k: v for k, v in value.items() if k not in reserved}
-        for option, message in entry.check_options(options):
-            self.problem(join_key(key, option), message)
-        extras = {k: v for k, v in value.items() if k in reserved and k not in ("name", "weight")}
-        for extra, item in extras.items():
-            error = check_value(item, _EXTRA_TYPES[extra])
-            if error:
-                self.problem(join_key(key, extra), error)
-        weight = value.get("weight", 1.0)
-        if "weight" in reserved and (check_value(weight, float) or weight < 0):
-            self.problem(join_key(key, "weight"), f"must be a number >= 0, got {describe_value(weight)}")
-            weight = 1.0
-        return ComponentSpec(key=key, kind=kind, name=name, options=options, weight=float(weight), extras=extras)
-
-    def transforms(self, value: Any) -> dict[str, list[ComponentSpec]]:
-        """``modality -> [transform, ...]``; ``null`` for a modality means no transforms."""
+    def transforms(self, data: Mapping[str, Any]) -> dict[str, list[ComponentSpec]]:
+        """``transforms``: ``modality -> [transform, ...]``; ``null`` for a modality means no transforms."""
+        value = data.get("transforms")
         chains: dict[str, list[ComponentSpec]] = {}
         if value is None or self.mapping(value, "transforms") is None:
             return chains
@@ -197,63 +187,30 @@ class _Checker:
             chains[str(modality)] = [spec for spec in specs if spec is not None]
         return chains
 
-    def named_mapping(self, value: Any, kind: str, key: str, what: str) -> dict[str, ComponentSpec]:
-        specs: dict[str, ComponentSpec] = {}
-        if self.mapping(value, key) is None:
-            return specs
-        # `null` drops an entry, so a child recipe or an override can remove an inherited one
-        # (e.g. `model.encoders.text=null` for an audio-only run).
-        kept = {name: item for name, item in value.items() if item is not None}
-        if not kept:
-            self.problem(key, f"needs at least one {what}")
-        for name, item in kept.items():
-            spec = self.component(item, kind, join_key(key, name))
-            if spec is not None:
-                specs[str(name)] = spec
-        return specs
-
-    def callable_spec(
-        self, value: Any, kind: str, key: str, signature_of: Callable[[str], Signature], reserved: tuple[str, ...] = ()
-    ) -> ComponentSpec | None:
-        """Check an optimizer or scheduler: bind its options to the signature ``signature_of(name)`` gives.
-
-        An optimizer's options named in :data:`OPTIMIZER_RANGES` must also lie in those ranges.
-        """
-        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
-            self.problem(key, f"must be a mapping with a 'name' key naming the {kind}")
-            return None
-        name = value["name"]
-        try:
-            signature = signature_of(name)
-        except (ImportError, TypeError) as exc:
-            self.problem(join_key(key, "name"), f"cannot use {kind} '{name}': {exc}")
-            return None
-        options = {k: v for k, v in value.items() if k != "name"}
-        known = signature.known()
-        for option, item in options.items():
-            sub = join_key(key, option)
-            if option in reserved:
-                continue
-            if option not in known:
-                if not signature.accepts_extra:
-                    self.problem(
-                        sub,
-                        f"unknown option for {kind} '{name}'{did_you_mean(option, list(known))}; its options: {', '.join(known)}",
-                    )
-                    continue
-                error = None  # taken by **kwargs: only mmzoo's range applies
-            else:
-                error = check_value(item, known[option].annotation)
-            if not error and kind == "optimizer" and option in OPTIMIZER_RANGES:
-                error = check_value(item, OPTIMIZER_RANGES[option])
-            if error:
-                self.problem(sub, f"{error} (option of {kind} '{name}')")
-        for option in known.values():
-            if option.default is REQUIRED and option.name not in options:
-                self.problem(join_key(key, option.name), f"missing required option of {kind} '{name}'")
-        return ComponentSpec(key=key, kind=kind, name=name, options=options)
+    def model(self, data: Mapping[str, Any], datamodule: ComponentSpec | None) -> _Model:
+        """``model``: its settings, encoders, fusion and heads (required), and a fusion that can
+        train with the modalities ``datamodule`` marks optional."""
+        model = self.mapping(data.get("model"), "model") if "model" in data else None
+        if "model" not in data:
+            self.problem("model", "missing section: needs encoders, fusion and heads")
+        checked = _Model()
+        if model is None:
+            return checked
+        self.unknown_keys(model, _MODEL_PARTS + _MODEL_SETTINGS, "model", "key")
+        checked.settings = self.model_settings({k: v for k, v in model.items() if k in _MODEL_SETTINGS})
+        for part in _MODEL_PARTS:
+            if part not in model:
+                self.problem(f"model.{part}", "missing")
+        checked.encoders = self.named_mapping(model.get("encoders", {}), "encoder", "model.encoders", "encoder")
+        checked.heads = self.named_mapping(model.get("heads", {}), "head", "model.heads", "head")
+        if "fusion" in model:
+            checked.fusion = self.component(model["fusion"], "fusion", "model.fusion")
+        if checked.fusion is not None and datamodule is not None:
+            self.fusion_handles_optional_modalities(checked.fusion, datamodule, checked.encoders)
+        return checked
 
     def model_settings(self, value: dict[str, Any]) -> ModelSettings | None:
+        """The model-wide keys (:class:`ModelSettings`); ``compile`` options must be ``torch.compile``'s."""
         settings = self.dataclass_section(value, ModelSettings, "model")
         if settings is not None and isinstance(settings.compile, dict):
             known = self.callables.compile_options().known()
@@ -264,6 +221,80 @@ class _Checker:
                 elif error := check_value(item, known[option].annotation):
                     self.problem(key, error)
         return settings
+
+    def fusion_handles_optional_modalities(
+        self, fusion: ComponentSpec, datamodule: ComponentSpec, encoders: Mapping[str, ComponentSpec]
+    ) -> None:
+        """A fusion that cannot handle missing modalities, with data that marks some optional."""
+        optional = _optional_modalities(datamodule, encoders)
+        if optional and not self.registry.get("fusion", fusion.name).handles_missing:
+            able = [e.name for e in self.registry.entries("fusion") if e.handles_missing]
+            self.problem(
+                "model.fusion.name",
+                f"fusion '{fusion.name}' cannot train with missing modalities, but data.modalities marks"
+                f" {', '.join(optional)} optional; use a fusion that handles them ({', '.join(able)})"
+                " or make every modality required",
+            )
+
+    def objectives(self, data: Mapping[str, Any], heads: Mapping[str, ComponentSpec]) -> dict[str, ComponentSpec]:
+        """``objectives``: at least one; an objective's ``head`` must be one of ``heads`` (when any
+        were checked)."""
+        if "objectives" not in data:
+            self.problem("objectives", "missing section: name at least one objective")
+        objectives = self.named_mapping(data.get("objectives", {}), "objective", "objectives", "objective")
+        for name, spec in objectives.items():
+            head = spec.options.get("head")
+            if isinstance(head, str) and heads and head not in heads:
+                self.problem(
+                    f"objectives.{name}.head",
+                    f"no head named '{head}' in model.heads{did_you_mean(head, list(heads))}; heads: {', '.join(heads)}",
+                )
+        return objectives
+
+    def weighting(self, data: Mapping[str, Any]) -> ComponentSpec | None:
+        """``weighting``: a registered weighting (default ``fixed``)."""
+        return self.component(data.get("weighting") or {"name": "fixed"}, "weighting", "weighting")
+
+    def optimizer(self, data: Mapping[str, Any]) -> ComponentSpec | None:
+        """``optimizer`` (default :data:`DEFAULT_OPTIMIZER`): options bound to its signature, within
+        :data:`OPTIMIZER_RANGES`."""
+        value = data.get("optimizer") or DEFAULT_OPTIMIZER
+        return self.callable_spec(value, "optimizer", "optimizer", self.callables.optimizer, ranges=OPTIMIZER_RANGES)
+
+    def scheduler(self, data: Mapping[str, Any]) -> ComponentSpec | None:
+        """``scheduler`` (optional): options bound to its signature; ``interval`` is ``step`` or ``epoch``."""
+        value = data.get("scheduler")
+        if value is None:
+            return None
+        scheduler = self.callable_spec(value, "scheduler", "scheduler", self.callables.scheduler, SCHEDULER_RESERVED)
+        interval = value.get("interval") if isinstance(value, dict) else None
+        if interval not in (None, "step", "epoch"):
+            self.problem("scheduler.interval", f"must be 'step' or 'epoch', got {describe_value(interval)}")
+        return scheduler
+
+    def trainer(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """``trainer``: options of ``lightning.Trainer`` (not those in :data:`TRAINER_MANAGED_KEYS`),
+        within :data:`TRAINER_RANGES`."""
+        value = data.get("trainer")
+        if value is None:
+            return {}
+        if self.mapping(value, "trainer") is None:
+            return {}
+        known = self.callables.trainer().known()
+        for option, item in value.items():
+            key = join_key("trainer", option)
+            if option in TRAINER_MANAGED_KEYS:
+                self.problem(key, f"is set by mmzoo; {TRAINER_MANAGED_KEYS[option]}")
+            elif option == "strategy" and isinstance(item, dict):
+                self.strategy(item)
+            elif option not in known:
+                self.problem(key, f"unknown option of lightning.Trainer{did_you_mean(option, list(known))}")
+            elif error := check_value(item, known[option].annotation):
+                self.problem(key, error)
+            elif option in TRAINER_RANGES and check_value(item, TRAINER_RANGES[option]):
+                # Name every allowed form: a range message would name only one member of the union.
+                self.problem(key, f"expected {describe_type(TRAINER_RANGES[option])}, got {describe_value(item)}")
+        return dict(value)
 
     def strategy(self, value: dict[str, Any]) -> None:
         """``trainer.strategy`` as a mapping: ``{name: ddp | fsdp, **options of that strategy}``."""
@@ -290,51 +321,6 @@ class _Checker:
             elif error := check_value(item, known[option]):
                 self.problem(key, error)
 
-    def trainer(self, value: Any) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if self.mapping(value, "trainer") is None:
-            return {}
-        known = self.callables.trainer().known()
-        for option, item in value.items():
-            key = join_key("trainer", option)
-            if option in TRAINER_MANAGED_KEYS:
-                self.problem(key, f"is set by mmzoo; {TRAINER_MANAGED_KEYS[option]}")
-            elif option == "strategy" and isinstance(item, dict):
-                self.strategy(item)
-            elif option not in known:
-                self.problem(key, f"unknown option of lightning.Trainer{did_you_mean(option, list(known))}")
-            elif error := check_value(item, known[option].annotation):
-                self.problem(key, error)
-            elif option in TRAINER_RANGES and check_value(item, TRAINER_RANGES[option]):
-                # Name every allowed form: a range message would name only one member of the union.
-                self.problem(key, f"expected {describe_type(TRAINER_RANGES[option])}, got {describe_value(item)}")
-        return dict(value)
-
-
-def run_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a run group (it must be one folder inside ``run.root``), or ``None``."""
-    if not name.strip():
-        return "must not be empty"
-    if any(sep in name for sep in ("/", "\\")) or name in (".", "..") or name != name.strip():
-        return (
-            f"must be a single folder name (no '/', '\\', '.', '..' or surrounding spaces), got {describe_value(name)};"
-            " runs are written to run.root/run.name and may not escape run.root"
-        )
-    return None
-
-
-def _optional_modalities(datamodule: ComponentSpec, encoders: Mapping[str, ComponentSpec]) -> list[str]:
-    """Encoded modalities that the datamodule's ``modalities`` option marks ``optional: true``."""
-    declared = datamodule.options.get("modalities")
-    if not isinstance(declared, dict):
-        return []
-    return sorted(
-        name
-        for name, field in declared.items()
-        if isinstance(field, dict) and field.get("optional") and name in encoders
-    )
-
 
 def validate_recipe(loaded: LoadedRecipe, registry: Registry, callables: CallableSchemas | None = None) -> Recipe:
     """Check every section, component name and option of a loaded recipe.
@@ -352,84 +338,23 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry, callables: Callabl
         RecipeError: with every problem found.
     """
     data = loaded.data
-    check = _Checker(loaded, registry, callables or CallableSchemas(registry))
-    check.unknown_keys(data, SECTIONS, "", "top-level section")
-
-    seed = data.get("seed")
-    error = check_value(seed, NonNegativeInt | None)
-    if error:
-        check.problem("seed", error)
-
-    run = check.dataclass_section(data.get("run"), RunConfig, "run")
-    if run is not None and run.name is not None and (problem := run_name_problem(run.name)):
-        check.problem("run.name", problem)
-    logger = check.dataclass_section(data.get("logger"), LoggerConfig, "logger")
-    checkpoint = check.dataclass_section(data.get("checkpoint"), CheckpointConfig, "checkpoint")
-
-    if "data" not in data:
-        check.problem("data", "missing section: name a datamodule, e.g. `data: {name: tones_and_words}`")
-    datamodule = check.component(data.get("data"), "datamodule", "data") if "data" in data else None
-    transforms = check.transforms(data.get("transforms"))
-
-    model = check.mapping(data.get("model"), "model") if "model" in data else None
-    if "model" not in data:
-        check.problem("model", "missing section: needs encoders, fusion and heads")
-    encoders: dict[str, ComponentSpec] = {}
-    heads: dict[str, ComponentSpec] = {}
-    fusion = None
-    model_settings: ModelSettings | None = ModelSettings()
-    if model is not None:
-        check.unknown_keys(model, _MODEL_PARTS + _MODEL_SETTINGS, "model", "key")
-        model_settings = check.model_settings({k: v for k, v in model.items() if k in _MODEL_SETTINGS})
-        for part in _MODEL_PARTS:
-            if part not in model:
-                check.problem(f"model.{part}", "missing")
-        encoders = check.named_mapping(model.get("encoders", {}), "encoder", "model.encoders", "encoder")
-        heads = check.named_mapping(model.get("heads", {}), "head", "model.heads", "head")
-        if "fusion" in model:
-            fusion = check.component(model["fusion"], "fusion", "model.fusion")
-
-    if fusion is not None and datamodule is not None:
-        optional = _optional_modalities(datamodule, encoders)
-        if optional and not registry.get("fusion", fusion.name).handles_missing:
-            able = [e.name for e in registry.entries("fusion") if e.handles_missing]
-            check.problem(
-                "model.fusion.name",
-                f"fusion '{fusion.name}' cannot train with missing modalities, but data.modalities marks"
-                f" {', '.join(optional)} optional; use a fusion that handles them ({', '.join(able)})"
-                " or make every modality required",
-            )
-
-    if "objectives" not in data:
-        check.problem("objectives", "missing section: name at least one objective")
-    objectives = check.named_mapping(data.get("objectives", {}), "objective", "objectives", "objective")
-    if model is not None:
-        for name, spec in objectives.items():
-            head = spec.options.get("head")
-            if isinstance(head, str) and heads and head not in heads:
-                check.problem(
-                    f"objectives.{name}.head",
-                    f"no head named '{head}' in model.heads{did_you_mean(head, list(heads))}; heads: {', '.join(heads)}",
-                )
-
-    weighting = check.component(data.get("weighting") or {"name": "fixed"}, "weighting", "weighting")
-    optimizer = check.callable_spec(
-        data.get("optimizer") or DEFAULT_OPTIMIZER, "optimizer", "optimizer", check.callables.optimizer
-    )
-    scheduler_value = data.get("scheduler")
-    scheduler = None
-    if scheduler_value is not None:
-        scheduler = check.callable_spec(
-            scheduler_value, "scheduler", "scheduler", check.callables.scheduler, SCHEDULER_RESERVED
-        )
-        interval = scheduler_value.get("interval") if isinstance(scheduler_value, dict) else None
-        if interval not in (None, "step", "epoch"):
-            check.problem("scheduler.interval", f"must be 'step' or 'epoch', got {describe_value(interval)}")
-    trainer = check.trainer(data.get("trainer"))
-
+    check = _Sections(loaded, registry, callables or CallableSchemas(registry))
+    check.top_level(data)
+    seed = check.seed(data)
+    run = check.run(data)
+    logger = check.logger(data)
+    checkpoint = check.checkpoint(data)
+    datamodule = check.data(data)
+    transforms = check.transforms(data)
+    model = check.model(data, datamodule)
+    objectives = check.objectives(data, model.heads)
+    weighting = check.weighting(data)
+    optimizer = check.optimizer(data)
+    scheduler = check.scheduler(data)
+    trainer = check.trainer(data)
     if check.problems:
         raise RecipeError(check.problems, source=str(loaded.source))
-    assert run and logger and checkpoint and datamodule and fusion and weighting and optimizer and model_settings
+    assert run and logger and checkpoint and datamodule and model.fusion and weighting and optimizer and model.settings
     return Recipe(
         source=loaded.source,
         data=data,
@@ -438,10 +363,10 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry, callables: Callabl
         run=run,
         datamodule=datamodule,
         transforms=transforms,
-        encoders=encoders,
-        fusion=fusion,
-        heads=heads,
-        model_settings=model_settings,
+        encoders=model.encoders,
+        fusion=model.fusion,
+        heads=model.heads,
+        model_settings=model.settings,
         objectives=objectives,
         weighting=weighting,
         optimizer=optimizer,
