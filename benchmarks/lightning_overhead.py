@@ -159,7 +159,7 @@ def run_lightning(
     from lightning.pytorch.callbacks import TQDMProgressBar
 
     from mmzoo.build import build_trainer
-    from mmzoo.run import create_run_dir
+    from mmzoo.run_dirs import create_run_dir
 
     samples = Samples(warmup)
 
@@ -175,9 +175,7 @@ def run_lightning(
     with quiet():
         recipe, _, datamodule, module = build(recipe_path, [*overrides, f"run.root={root}"])
         run_dir = create_run_dir(recipe, "fit")
-        attach = getattr(datamodule, "attach_run_dir", None)
-        if callable(attach):  # as mmzoo.run._run does
-            attach(run_dir)
+        datamodule.attach_run_dir(run_dir)  # as mmzoo.run._run does
         if not log:  # the module's training_step still runs; only its logging does nothing
             module.log = lambda *args, **kwargs: None
             module.log_dict = lambda *args, **kwargs: None

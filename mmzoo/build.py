@@ -14,8 +14,8 @@ from typing import Any
 import torch
 
 from mmzoo.contracts import Encoder, Fusion
-from mmzoo.data.base import MultimodalDataModule
-from mmzoo.encoders.adapter import apply_encoder_settings
+from mmzoo.contracts.datamodule import MultimodalDataModule
+from mmzoo.encoder_settings import apply_encoder_settings
 from mmzoo.errors import BuildError
 from mmzoo.lifecycle.best_checkpoints import BestCheckpoints
 from mmzoo.lifecycle.checkpoint_io import AtomicCheckpointIO
@@ -77,18 +77,23 @@ def build_datamodule(recipe: Recipe, registry: Registry) -> MultimodalDataModule
     describe their modalities); decoding and batching wait until the Trainer asks."""
     context = {"seed": recipe.seed, "transforms": build_transforms(recipe, registry)}
     datamodule = build_component(registry, recipe.datamodule, context)
-    unused = sorted(set(recipe.transforms) - set(getattr(datamodule, "modality_specs", {})))
-    if unused:
+    if not isinstance(datamodule, MultimodalDataModule):
         raise BuildError(
-            f"transforms: no modality {unused} in datamodule '{recipe.datamodule.name}'",
-            hint=f"its modalities: {', '.join(sorted(getattr(datamodule, 'modality_specs', {})))}",
+            f"data: datamodule '{recipe.datamodule.name}' built a {type(datamodule).__name__}, not a MultimodalDataModule",
+            hint="datamodules subclass mmzoo.contracts.datamodule.MultimodalDataModule (docs/plugins.md)",
         )
     for attribute in ("modality_specs", "target_names"):
         if not hasattr(datamodule, attribute):
             raise BuildError(
                 f"data: datamodule '{recipe.datamodule.name}' does not describe its {attribute}",
-                hint="datamodules must follow mmzoo.data.MultimodalDataModule (docs/plugins.md)",
+                hint="set it in __init__, before setup (mmzoo.contracts.datamodule.MultimodalDataModule)",
             )
+    unused = sorted(set(recipe.transforms) - set(datamodule.modality_specs))
+    if unused:
+        raise BuildError(
+            f"transforms: no modality {unused} in datamodule '{recipe.datamodule.name}'",
+            hint=f"its modalities: {', '.join(sorted(datamodule.modality_specs))}",
+        )
     return datamodule
 
 

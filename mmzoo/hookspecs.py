@@ -82,7 +82,7 @@ def mmzoo_register_weightings(registrar: Registrar) -> None:
 
     Args:
         registrar: call ``registrar.add(name, factory)``. The factory returns a
-            :class:`~mmzoo.weightings.Weighting`; it may accept ``objectives`` (the objective names,
+            :class:`~mmzoo.contracts.Weighting`; it may accept ``objectives`` (the objective names,
             in recipe order), which mmzoo passes in.
     """
 
@@ -93,7 +93,7 @@ def mmzoo_register_datamodules(registrar: Registrar) -> None:
 
     Args:
         registrar: call ``registrar.add(name, factory)``. The factory returns a
-            :class:`~mmzoo.data.base.MultimodalDataModule`; it may accept ``seed`` (the recipe's
+            :class:`~mmzoo.contracts.datamodule.MultimodalDataModule`; it may accept ``seed`` (the recipe's
             seed) and ``transforms`` (modality -> list of built transforms from the recipe's
             ``transforms:`` section), which mmzoo passes in.
     """
@@ -105,5 +105,5 @@ def mmzoo_register_transforms(registrar: Registrar) -> None:
 
     Args:
         registrar: call ``registrar.add(name, factory)``. The factory returns a
-            :class:`~mmzoo.data.transforms.Transform`.
+            :class:`~mmzoo.contracts.Transform`.
     """

@@ -63,12 +63,14 @@ class JsonlPredictionWriter(BasePredictionWriter):
 
     With several processes, rank ``r > 0`` writes ``<stem>.rank<r>.jsonl`` beside ``path``. With
     ``resume``, an existing file is continued instead of started afresh, and rows whose ids it
-    holds are not written again. Subclasses reshape rows by overriding :meth:`rows`.
+    holds are not written again. Subclasses reshape rows by overriding :meth:`rows`. A
+    :class:`~mmzoo.contracts.datamodule.PredictionWriter`: :attr:`output` is ``path``.
     """
 
     def __init__(self, path: Path, *, resume: bool = False) -> None:
         super().__init__(write_interval="batch")
         self.path = Path(path)
+        self.output = self.path
         self.resume = resume
         self._written: set[str] = set()
 

@@ -253,7 +253,7 @@ def test_runs_started_from_a_run_directory_stay_in_its_group(fitted):
 def test_the_run_directory_is_not_left_in_the_environment(tiny_recipe, monkeypatch):
     import os
 
-    from mmzoo.run import RUN_DIR_ENV
+    from mmzoo.run_dirs import RUN_DIR_ENV
 
     monkeypatch.delenv(RUN_DIR_ENV, raising=False)
     run_recipe("fit", tiny_recipe, ["trainer.max_epochs=1"])

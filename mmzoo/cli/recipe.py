@@ -9,7 +9,7 @@ import yaml
 from mmzoo.recipe import load_recipe
 from mmzoo.recipe.defaults import with_component_defaults
 from mmzoo.registry_cache import load_schemas
-from mmzoo.run import resolve_recipe_path
+from mmzoo.run_dirs import resolve_recipe_path
 
 __all__ = ["check_recipe", "show_recipe"]
 

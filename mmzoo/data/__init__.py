@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from mmzoo.data.base import MultimodalDataModule
+from mmzoo.contracts.datamodule import MultimodalDataModule
 from mmzoo.data.collate import collate_rows, pad_sequences
 from mmzoo.data.manifest_datamodule import ManifestDataModule
-from mmzoo.data.speech_qc import SpeechQCDataModule
 from mmzoo.data.tones_and_words import TonesAndWords
 from mmzoo.hookspecs import hookimpl
 from mmzoo.registry import Registrar
@@ -13,7 +12,6 @@ from mmzoo.registry import Registrar
 __all__ = [
     "MultimodalDataModule",
     "ManifestDataModule",
-    "SpeechQCDataModule",
     "TonesAndWords",
     "collate_rows",
     "pad_sequences",
@@ -34,25 +32,9 @@ def _manifest_example() -> dict[str, object]:
     }
 
 
-def _speech_qc_example() -> dict[str, object]:
-    """Options for the contract test: the shipped spoken digits as clean speech, tokenized bytes."""
-    from pathlib import Path
-
-    from mmzoo.data.transforms.text import Tokenize
-
-    root = Path(__file__).resolve().parents[2] / "recipes" / "data" / "digits" / "asr"
-    return {
-        "train": str(root / "val.jsonl"),
-        "val": str(root / "val.jsonl"),
-        "batch_size": 6,
-        "transforms": {"text": [Tokenize(tokenizer="byt5")]},
-    }
-
-
 @hookimpl
 def mmzoo_register_datamodules(registrar: Registrar) -> None:
     registrar.add("manifest", ManifestDataModule, example=_manifest_example)
     registrar.add(
         "tones_and_words", TonesAndWords, example={"train_size": 16, "val_size": 8, "test_size": 8, "batch_size": 4}
     )
-    registrar.add("speech_qc", SpeechQCDataModule, example=_speech_qc_example)

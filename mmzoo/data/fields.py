@@ -9,12 +9,10 @@ from typing import Any, Literal
 import torch
 
 from mmzoo.constraints import PositiveInt
+from mmzoo.ops.text import DEFAULT_ALPHABET
 
 __all__ = ["DEFAULT_ALPHABET", "ModalityField", "TargetField", "encode_target", "encode_transcript", "missing_target"]
 
-#: The default ``transcript`` alphabet: lowercase a-z, space and apostrophe (ids 1..28; 0 is the
-#: CTC blank).
-DEFAULT_ALPHABET = "abcdefghijklmnopqrstuvwxyz '"
 
 
 @dataclass

@@ -97,7 +97,7 @@ def resumable_loader(
 
     Args:
         pairs: index the dataset with ``(index, epoch)`` pairs (``ManifestDataset``) rather than ints.
-        epoch: the epoch of the first pass (:meth:`mmzoo.data.base.MultimodalDataModule.starting_epoch`).
+        epoch: the epoch of the first pass (:meth:`mmzoo.contracts.datamodule.MultimodalDataModule.starting_epoch`).
     """
     return StatefulDataLoader(
         dataset,

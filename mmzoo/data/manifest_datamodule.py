@@ -16,8 +16,8 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from mmzoo.constraints import NonNegativeInt, PositiveInt, Range
 from mmzoo.contracts import ModalitySpec
+from mmzoo.contracts.datamodule import MultimodalDataModule
 from mmzoo.data.bad_rows import BadRow
-from mmzoo.data.base import MultimodalDataModule
 from mmzoo.data.cache import FeatureCache
 from mmzoo.data.collate import collate_rows
 from mmzoo.data.dataset import ManifestDataset, field_name, raw_value
@@ -52,6 +52,11 @@ class ManifestDataModule(MultimodalDataModule):
     ``on_bad_sample: error`` every bad row is reported (the first few listed) and nothing runs,
     with ``skip`` they are dropped, counted, and listed in ``skipped_rows.jsonl`` in the run
     directory (``skip`` decodes every row once up front to find them).
+
+    Subclasses (the ``speech_qc`` datamodule) extend it through these methods, each called for one
+    split: :meth:`row_problems` (what is wrong with a row), :meth:`load_split` (read, check and
+    keep the usable rows; built from :meth:`read_split`, :meth:`partition_rows` and
+    :meth:`handle_bad_rows`) and :meth:`make_dataset` (the dataset of the kept rows).
 
     Args:
         modalities: modality name -> how to read it (``type``, ``field``, ``sample_rate``,
@@ -160,8 +165,12 @@ class ManifestDataModule(MultimodalDataModule):
 
     # -- checking rows -----------------------------------------------------------------------
 
-    def _row_problems(self, row: ManifestRow, labelled: bool) -> list[tuple[str, str]]:
-        """``(field, reason)`` for everything wrong with a row, from cheap checks."""
+    def row_problems(self, row: ManifestRow, labelled: bool) -> list[tuple[str, str]]:
+        """``(field, reason)`` for everything wrong with a row, from cheap checks (no decoding).
+
+        Args:
+            labelled: the row's split needs its labels (every split but predict).
+        """
         problems = []
         for name, config in self.fields.items():
             field = field_name(name, config)
@@ -198,7 +207,7 @@ class ManifestDataModule(MultimodalDataModule):
                 problems.append((field, str(exc)))
         return problems
 
-    def _read_split(self, split: str) -> Manifest:
+    def read_split(self, split: str) -> Manifest:
         """A split's manifest."""
         path = self.paths[split]
         if path is None:
@@ -208,7 +217,7 @@ class ManifestDataModule(MultimodalDataModule):
             )
         return read_manifest(path)
 
-    def _partition(
+    def partition_rows(
         self, split: str, rows: list[ManifestRow], *, decode: bool
     ) -> tuple[list[ManifestRow], list[BadRow]]:
         """Split rows into usable ones and the problems of the others.
@@ -219,9 +228,9 @@ class ManifestDataModule(MultimodalDataModule):
         labelled = split != "predict"
         bad: list[BadRow] = []
         good: list[ManifestRow] = []
-        probe = self._dataset(split, rows, training=False) if decode else None
+        probe = self.make_dataset(split, rows, training=False) if decode else None
         for index, row in enumerate(rows):
-            problems = self._row_problems(row, labelled)
+            problems = self.row_problems(row, labelled)
             if not problems and probe is not None:
                 try:
                     probe[index]
@@ -233,7 +242,7 @@ class ManifestDataModule(MultimodalDataModule):
                 good.append(row)
         return good, bad
 
-    def _handle_bad(self, split: str, manifest: Manifest, bad: list[BadRow]) -> None:
+    def handle_bad_rows(self, split: str, manifest: Manifest, bad: list[BadRow]) -> None:
         """Apply ``on_bad_sample`` to a split's bad rows: raise, or keep, announce and list them."""
         if not bad:
             return
@@ -256,19 +265,21 @@ class ManifestDataModule(MultimodalDataModule):
         )
         self._write_skipped()
 
-    def _load_split(self, split: str) -> list[ManifestRow]:
-        manifest = self._read_split(split)
-        good, bad = self._partition(split, manifest.rows, decode=self.on_bad_sample == "skip")
-        self._handle_bad(split, manifest, sorted([*manifest.bad, *bad], key=lambda problem: problem.line))
+    def load_split(self, split: str) -> list[ManifestRow]:
+        """The usable rows of a split, after ``on_bad_sample`` dealt with the others."""
+        manifest = self.read_split(split)
+        good, bad = self.partition_rows(split, manifest.rows, decode=self.on_bad_sample == "skip")
+        self.handle_bad_rows(split, manifest, sorted([*manifest.bad, *bad], key=lambda problem: problem.line))
         if not good:
             raise DataError(f"manifest {manifest.path} has no usable rows ({manifest.size} rows, all bad)")
         return good
 
-    def exclude_predict_ids(self, ids: set[str]) -> None:
+    def exclude_predict_ids(self, ids: set[str]) -> bool:
         """Leave these row ids out of the (set up) predict split: a resumed ``mmzoo predict``."""
         rows = [row for row in self.rows["predict"] if row.id not in ids]
         self.rows["predict"] = rows
-        self.datasets["predict"] = self._dataset("predict", rows, training=False)
+        self.datasets["predict"] = self.make_dataset("predict", rows, training=False)
+        return True
 
     def _write_skipped(self) -> None:
         """Write ``skipped_rows.jsonl`` into the run directory (once known), keeping what it held before."""
@@ -305,7 +316,8 @@ class ManifestDataModule(MultimodalDataModule):
 
     # -- LightningDataModule -----------------------------------------------------------------
 
-    def _dataset(self, split: str, rows: list[ManifestRow], *, training: bool) -> ManifestDataset:
+    def make_dataset(self, split: str, rows: list[ManifestRow], *, training: bool) -> ManifestDataset:
+        """The dataset of a split's rows (``training``: draw augmentations, for the train split)."""
         return ManifestDataset(
             rows,
             self.fields,
@@ -321,8 +333,8 @@ class ManifestDataModule(MultimodalDataModule):
     def setup(self, stage: str | None = None) -> None:
         for split in _STAGE_SPLITS.get(stage or "", tuple(s for s in _SPLITS if self.paths[s])):
             if split not in self.datasets:
-                self.rows[split] = self._load_split(split)
-                self.datasets[split] = self._dataset(split, self.rows[split], training=split == "train")
+                self.rows[split] = self.load_split(split)
+                self.datasets[split] = self.make_dataset(split, self.rows[split], training=split == "train")
 
     def _loader(self, split: str) -> StatefulDataLoader:
         dataset = self.datasets[split]

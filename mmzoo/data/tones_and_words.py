@@ -23,7 +23,7 @@ from torchdata.stateful_dataloader import StatefulDataLoader
 
 from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveInt, Range
 from mmzoo.contracts import ModalitySpec
-from mmzoo.data.base import MultimodalDataModule
+from mmzoo.contracts.datamodule import MultimodalDataModule
 from mmzoo.data.collate import Row, collate_rows
 from mmzoo.data.loader import resumable_loader
 

@@ -39,12 +39,12 @@ def run_baseline(
     """
     from mmzoo.build import build_datamodule
     from mmzoo.console import track
-    from mmzoo.data.speech_qc import SpeechQCDataModule
     from mmzoo.plugins import load_registry
+    from mmzoo.qc.datamodule import SpeechQCDataModule
     from mmzoo.qc.heuristics import HeuristicBaseline, features
     from mmzoo.qc.report import ReportConfig, report_row, write_summary
     from mmzoo.recipe import load_recipe
-    from mmzoo.run import RESULTS_FILE, create_run_dir, resolve_recipe_path
+    from mmzoo.run_dirs import RESULTS_FILE, create_run_dir, resolve_recipe_path
 
     if split not in ("val", "test", "predict"):
         raise RunError(f"split must be val, test or predict, got '{split}'")

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mmzoo.data.fields import DEFAULT_ALPHABET
+from mmzoo.data.fields import transcript_tokenizer
+from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 from mmzoo.predictions import JsonlPredictionWriter, read_jsonl, repair_jsonl
 
 __all__ = [
@@ -81,11 +82,9 @@ class ReportConfig:
 
 @functools.lru_cache(maxsize=4)
 def _decoder(alphabet: str, tokenizer: str | None) -> Callable[[list[list[int]]], list[str]]:
-    """The id-rows-to-texts function of the CTC objective (the same decoding as its metrics)."""
-    from mmzoo.objectives.ctc import CTCObjective
-
-    objective = CTCObjective("ctc", "transcript", alphabet=None if tokenizer else alphabet, tokenizer=tokenizer)
-    return objective.texts
+    """The id-rows-to-texts function (the same decoding as the CTC objective's metrics)."""
+    decoder = transcript_tokenizer(tokenizer)[0] if tokenizer else None
+    return functools.partial(texts_of, alphabet=alphabet, tokenizer=decoder)
 
 
 def _normalize(text: str, alphabet: str | None) -> str:
@@ -172,6 +171,7 @@ class QCReportWriter(JsonlPredictionWriter):
     ) -> None:
         super().__init__(Path(directory) / REPORT, resume=resume)
         self.directory = Path(directory)
+        self.output = self.directory
         self.config = config
         self.unreadable = list(unreadable)
 

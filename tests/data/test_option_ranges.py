@@ -70,8 +70,12 @@ def test_every_numeric_datamodule_option_declares_its_range(registry):
         ("digits/audio_text.yaml", "data.modalities.audio.sample_rate=0", "'audio.sample_rate': must be >= 1"),
         ("digits/image_text.yaml", "data.targets.match={num_classes: 0}", "'match.num_classes': must be >= 1"),
         ("speech_qc/audio_text.yaml", "data.eval_copies=0", "data.eval_copies: must be >= 1"),
-        ("speech_qc/audio_text.yaml", "data.truncate_fraction=[0.3,1.0]", "'1': must be in [0, 1), got the number 1.0"),
-        ("speech_qc/audio_text.yaml", "data.snr_db=[0,.nan]", "'1': must be a finite number"),
+        (
+            "speech_qc/audio_text.yaml",
+            "data.corruptions={truncate_fraction: [0.3, 1.0]}",
+            "'truncate_fraction.1': must be in [0, 1), got the number 1.0",
+        ),
+        ("speech_qc/audio_text.yaml", "data.corruptions={snr_db: [0, .nan]}", "'snr_db.1': must be a finite number"),
     ],
 )
 def test_out_of_range_options_are_recipe_errors(capsys, recipe, override, fragment):

@@ -1,4 +1,4 @@
-"""The common encoder options (mmzoo.encoders.adapter) work with every zoo encoder."""
+"""The common encoder options (mmzoo.encoder_settings) work with every zoo encoder."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from mmzoo.encoders.adapter import apply_encoder_settings
+from mmzoo.encoder_settings import apply_encoder_settings
 from mmzoo.recipe.schema import EncoderSettings, LoraSettings
 
 from ._util import FEATURES, IMAGE, TOKENS, WAVEFORM, build, gradients, inputs, trainable

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mmzoo.cli.main import main
-from mmzoo.data.speech_qc import LABELS
+from mmzoo.qc.datamodule import LABELS
 from mmzoo.qc.report import read_report
 
 from ..conftest import RECIPES

@@ -1,5 +1,5 @@
-"""The small contracts every component follows: what flows between data, encoders, fusion, heads
-and objectives.
+"""What flows between the parts of a model: modality specs, batches and the outputs of encoders,
+fusions and objectives.
 
 Shapes use ``B`` for batch, ``T`` for sequence length (per modality), ``D`` for feature width.
 Masks are boolean with ``True`` marking real (non-padded) positions.
@@ -15,20 +15,9 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-__all__ = [
-    "ModalitySpec",
-    "ModalityInput",
-    "Batch",
-    "Encoded",
-    "Fused",
-    "LossOutput",
-    "Encoder",
-    "Fusion",
-    "Head",
-    "Objective",
-]
+__all__ = ["ModalitySpec", "ModalityInput", "Batch", "Encoded", "Fused", "LossOutput"]
 
 
 @dataclass(frozen=True)
@@ -140,98 +129,3 @@ class LossOutput(NamedTuple):
 
     loss: Tensor
     logs: dict[str, Tensor]
-
-
-class Encoder(nn.Module):
-    """Base class of encoders.
-
-    Subclasses set :attr:`dim` (the width ``D`` of ``seq`` and ``pooled``) and implement
-    ``forward(values, mask) -> Encoded``. Padded positions must never change ``pooled``.
-    :attr:`input_kinds` lists the :class:`ModalitySpec` kinds the encoder reads. Encoders built
-    from repeated blocks should list them, input to output, in a ``blocks()`` method: the common
-    options ``train_last`` and ``gradient_checkpointing`` use it.
-    """
-
-    dim: int
-    input_kinds: tuple[str, ...] = ("features",)
-
-    def forward(self, values: Tensor, mask: Tensor) -> Encoded:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class Fusion(nn.Module):
-    """Base class of fusions: ``forward(encoded: Mapping[str, Encoded]) -> Fused``.
-
-    Subclasses set :attr:`dim` (the width of ``Fused.pooled``). They must work for two or more
-    modalities, iterate modalities in sorted order, and ignore padded positions.
-
-    :attr:`handles_missing` says whether rows may lack a modality (an all-false mask): such a
-    fusion gives finite outputs that do not depend on the absent modality's values. Recipes that
-    let a modality be missing (``optional: true``) are refused at validation time for the others.
-    """
-
-    dim: int
-    handles_missing: bool = False
-
-    def forward(self, encoded: Mapping[str, Encoded]) -> Fused:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-class Head(nn.Module):
-    """Base class of task heads: ``forward(fused, encoded) -> output`` (usually a tensor).
-
-    :meth:`predict` turns the output into per-row values for prediction files. A head whose
-    output is a mapping gives classification objectives its scores under ``"logits"`` (see
-    :func:`logits_of`). A head that sets :attr:`reads_inputs` is also given the batch's raw
-    inputs, ``forward(fused, encoded, inputs)``, for heads that score an input itself (such as
-    how well a transcript aligns with the audio).
-    """
-
-    reads_inputs: bool = False
-
-    def forward(self, fused: Fused, encoded: Mapping[str, Encoded]) -> Any:  # pragma: no cover
-        raise NotImplementedError
-
-    def predict(self, output: Any) -> dict[str, Tensor]:
-        """Per-row prediction values, each with leading dimension ``B`` (default: the raw output)."""
-        return {"output": output}
-
-
-def logits_of(output: Any) -> Tensor:
-    """A head output's class scores: the output itself, or its ``"logits"`` when it is a mapping."""
-    return output["logits"] if isinstance(output, Mapping) else output
-
-
-class Objective(nn.Module):
-    """Base class of objectives: ``forward(outputs, batch) -> loss`` (or :class:`LossOutput`).
-
-    ``outputs`` maps head name -> that head's output. Objectives may own parameters. Metrics are
-    torchmetrics objects created by :meth:`make_metrics` (one set per stage) and fed by
-    :meth:`update_metrics`.
-    """
-
-    def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor | LossOutput:  # pragma: no cover
-        raise NotImplementedError
-
-    def make_metrics(self) -> dict[str, Any]:
-        """Fresh ``torchmetrics.Metric`` objects by name (default: none)."""
-        return {}
-
-    def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
-        """Update a ``MetricCollection`` made from :meth:`make_metrics` with one batch."""
-
-    def extra_forward(self, batch: Batch, model: Any) -> Any:
-        """Run extra passes of ``model`` that this objective needs (default: none).
-
-        Objectives that score modified inputs (masked tokens, mismatched pairs) build them here and
-        call ``model(modified_batch)``, so that the main pass and the other objectives see the batch
-        unchanged. The result reaches :meth:`forward` as ``outputs["_extra"]``.
-        """
-        return None
-
-    def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
-        """Random ``(outputs, batch)`` this objective accepts, for contract tests.
-
-        Tensors in ``outputs`` that the loss depends on must require gradients.
-        """
-        raise NotImplementedError(f"{type(self).__name__} does not provide example_inputs()")

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 from mmzoo.contracts import ModalitySpec
-from mmzoo.data import SpeechQCDataModule
 from mmzoo.data.decoders import decode_audio
-from mmzoo.data.speech_qc import CLEAN_SNR_DB, LABELS
 from mmzoo.data.transforms import Transform
 from mmzoo.data.transforms.text import Tokenize
 from mmzoo.errors import DataError
+from mmzoo.qc import SpeechQCDataModule
 from mmzoo.qc.corruptions import snr_db_of
+from mmzoo.qc.datamodule import CLEAN_SNR_DB, LABELS
 
 from ..conftest import RECIPES
 
@@ -85,7 +85,7 @@ def test_training_changes_every_epoch_validation_does_not():
 def test_label_proportions_follow_the_configuration():
     labels = ["ok", "noisy", "clipped", "truncated"]
     proportions = {"ok": 0.5, "clipped": 0.3, "truncated": 0.2}
-    datamodule = make(labels=labels, proportions=proportions, copies=40, noise_kinds=["white"])
+    datamodule = make(labels=labels, proportions=proportions, copies=40, corruptions={"noise_kinds": ["white"]})
     datamodule.setup("fit")
     dataset = datamodule.datasets["train"]
     assert len(dataset) == 20 * 40
@@ -181,8 +181,10 @@ def test_rows_are_checked_on_the_clean_manifest(tmp_path: Path):
         ({"corrupt": ["train", "dev"]}, "corrupt"),
         ({"report": {"nope": 1}}, "report"),
         ({"proportions": {"noisy": 1.0}, "labels": ["ok"]}, "proportions"),
-        ({"snr_db": [10, 0]}, "snr_db"),
-        ({"truncate_fraction": [0.5, 1.0]}, "truncate_fraction"),
+        ({"corruptions": {"snr_db": [10, 0]}}, "corruptions.snr_db"),
+        ({"corruptions": {"truncate_fraction": [0.5, 1.0]}}, "corruptions.truncate_fraction"),
+        ({"corruptions": {"dropout_gaps": [3]}}, "corruptions.dropout_gaps"),
+        ({"corruptions": {"noise_kinds": []}}, "corruptions.noise_kinds"),
         ({"copies": 0}, "copies"),
         ({"eval_copies": 0}, "eval_copies"),
     ],
@@ -298,3 +300,19 @@ def test_a_transcript_without_alphabet_characters_has_no_ctc_target(tmp_path: Pa
     datamodule = make(train=str(manifest), val=str(manifest))
     datamodule.setup("fit")
     assert datamodule.datasets["train"][0]["targets"]["transcript"].numel() == 0
+
+
+def test_corruption_settings_are_checked_with_the_recipe(registry):
+    from mmzoo.errors import RecipeError
+    from mmzoo.recipe import load_recipe
+
+    from ..conftest import RECIPES
+
+    recipe = RECIPES / "speech_qc" / "audio_text.yaml"
+    loaded = load_recipe(recipe, ["data.corruptions={snr_db: [-5, 20], noise_kinds: [pink]}"], registry)
+    assert loaded.datamodule.options["corruptions"]["noise_kinds"] == ["pink"]
+    with pytest.raises(RecipeError) as info:
+        load_recipe(recipe, ["data.corruptions={clip_gain_db: [0, 6], noise_kinds: [pinkish]}", "data.snr_db=[0, 1]"], registry)
+    messages = {p.key: p.message for p in info.value.problems}
+    assert "'clip_gain_db.0': must be > 0" in messages["data.corruptions"]
+    assert "unknown option for datamodule 'speech_qc'" in messages["data.snr_db"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -19,8 +19,18 @@ from mmzoo.data.manifest_datamodule import ManifestDataModule
 from mmzoo.data.transforms.chain import TransformChain
 from mmzoo.errors import DataError
 from mmzoo.qc import corruptions, heuristics
+from mmzoo.qc.report import QCReportWriter, ReportConfig, unreadable_row
 
-__all__ = ["CLEAN_SNR_DB", "LABELS", "CorruptionSettings", "Drawn", "SpeechQCDataModule", "SpeechQCDataset"]
+__all__ = [
+    "CLEAN_SNR_DB",
+    "LABELS",
+    "Corruptions",
+    "CorruptionSettings",
+    "Drawn",
+    "SpeechQCDataModule",
+    "SpeechQCDataset",
+    "label_weights",
+]
 
 Split = Literal["train", "val", "test", "predict"]
 
@@ -45,8 +55,68 @@ def _randint(bounds: list[int], generator: torch.Generator) -> int:
 
 def _check_range(name: str, bounds: list[float]) -> list[float]:
     if len(bounds) != 2 or bounds[0] > bounds[1]:
-        raise ValueError(f"{name} must be [low, high] with low <= high, got {bounds}")
+        raise ValueError(f"corruptions.{name} must be [low, high] with low <= high, got {bounds}")
     return [float(b) for b in bounds]
+
+
+@dataclass(frozen=True)
+class Corruptions:
+    """How clean rows are corrupted for each defect label (the ``corruptions`` option of the
+    ``speech_qc`` datamodule). Each ``[low, high]`` range is drawn from uniformly, per example.
+
+    Attributes:
+        snr_db: SNR range in dB of ``noisy`` rows (any finite dB: noise may be louder than speech).
+        noise_kinds: noise kinds of ``noisy`` rows, drawn uniformly (``babble`` mixes 3-5 other
+            utterances of the same manifest).
+        clip_gain_db: gain range in dB before clipping (0 dB or less would clip nothing).
+        truncate_fraction: range of the fraction cut off the end of ``truncated`` rows.
+        dropout_gaps: range of the number of silent gaps of a ``dropout`` row.
+        dropout_ms: length range of each gap in milliseconds.
+    """
+
+    snr_db: list[Annotated[float, Range()]] = field(default_factory=lambda: [0.0, 10.0])
+    noise_kinds: list[Literal["white", "pink", "babble"]] = field(default_factory=lambda: ["white", "pink", "babble"])
+    clip_gain_db: list[PositiveFloat] = field(default_factory=lambda: [6.0, 18.0])
+    truncate_fraction: list[Annotated[float, Range(ge=0, lt=1)]] = field(default_factory=lambda: [0.3, 0.6])
+    dropout_gaps: list[PositiveInt] = field(default_factory=lambda: [1, 3])
+    dropout_ms: list[PositiveFloat] = field(default_factory=lambda: [30.0, 80.0])
+
+    def __post_init__(self) -> None:
+        for name in ("snr_db", "clip_gain_db", "truncate_fraction", "dropout_ms"):
+            object.__setattr__(self, name, _check_range(name, getattr(self, name)))
+        object.__setattr__(self, "dropout_gaps", [int(g) for g in _check_range("dropout_gaps", self.dropout_gaps)])
+        if not self.noise_kinds or set(self.noise_kinds) - {"white", "pink", "babble"}:
+            raise ValueError(f"corruptions.noise_kinds: some of white, pink, babble, got {self.noise_kinds}")
+        if not (0 <= self.truncate_fraction[0] and self.truncate_fraction[1] < 1):
+            raise ValueError(f"corruptions.truncate_fraction must lie in [0, 1), got {self.truncate_fraction}")
+        if self.dropout_gaps[0] < 1 or self.dropout_ms[0] <= 0:
+            raise ValueError(
+                f"corruptions: dropout_gaps from 1 and dropout_ms above 0, got {self.dropout_gaps} and {self.dropout_ms}"
+            )
+
+
+def label_weights(labels: list[str], proportions: Mapping[str, float] | None) -> dict[str, float]:
+    """Each label's share of the corruption draws (``proportions`` normalised; ``None``: uniform
+    over the labels a corruption makes).
+
+    Raises:
+        ValueError: a label is repeated, a proportion names no label or a label no corruption
+            makes, or the weights do not sum to more than 0.
+    """
+    if not labels or len(set(labels)) != len(labels):
+        raise ValueError(f"labels: a list of distinct names, got {labels}")
+    if proportions is None:
+        proportions = dict.fromkeys((label for label in labels if label in LABELS), 1.0)
+    unknown = set(proportions) - set(labels)
+    if unknown:
+        raise ValueError(f"proportions: {sorted(unknown)} not among labels {labels}")
+    made_up = sorted(label for label, weight in proportions.items() if weight > 0 and label not in LABELS)
+    if made_up:
+        raise ValueError(f"proportions: no corruption makes {made_up}; corruptions: {list(LABELS)}")
+    if any(w < 0 for w in proportions.values()) or not sum(proportions.values()) > 0:
+        raise ValueError(f"proportions: weights must be non-negative with a positive sum, got {proportions}")
+    total = sum(proportions.values())
+    return {label: float(proportions.get(label, 0.0)) / total for label in labels}
 
 
 @dataclass
@@ -55,12 +125,7 @@ class CorruptionSettings:
 
     labels: list[str]
     weights: dict[str, float]
-    snr_db: list[float]
-    noise_kinds: list[str]
-    clip_gain_db: list[float]
-    truncate_fraction: list[float]
-    dropout_gaps: list[int]
-    dropout_ms: list[float]
+    corruptions: Corruptions
     sample_rate: int
     copies: int = 1
     label_field: str = "quality"
@@ -144,7 +209,7 @@ class SpeechQCDataset(ManifestDataset):
         self, label: str, row_index: int, wave: torch.Tensor, text: str, generator: torch.Generator
     ) -> tuple[torch.Tensor, str, float]:
         """The corrupted ``(audio, text, snr)`` of one row for one label."""
-        options = self.settings
+        options = self.settings.corruptions
         snr = CLEAN_SNR_DB
         if label == "noisy":
             snr = _uniform(options.snr_db, generator)
@@ -163,7 +228,7 @@ class SpeechQCDataset(ManifestDataset):
         elif label == "dropout":
             gaps = _randint(options.dropout_gaps, generator)
             wave, _ = corruptions.dropout(
-                wave, gaps, _uniform(options.dropout_ms, generator), options.sample_rate, generator
+                wave, gaps, _uniform(options.dropout_ms, generator), self.settings.sample_rate, generator
             )
         elif label == "mismatch":
             mode = "swap" if float(torch.rand((), generator=generator)) < 0.5 else "substitute"
@@ -275,13 +340,9 @@ class SpeechQCDataModule(ManifestDataModule):
             labelled manifests use (those get no corruption weight).
         proportions: label -> relative weight of corruption draws (labels left out get none);
             ``null`` for uniform over the corruption labels among ``labels``.
-        snr_db: ``[low, high]`` SNR range in dB of ``noisy`` rows.
-        noise_kinds: noise kinds of ``noisy`` rows, drawn uniformly (``babble`` mixes 3-5 other
-            utterances of the same manifest).
-        clip_gain_db: ``[low, high]`` gain range in dB before clipping.
-        truncate_fraction: ``[low, high]`` range of the fraction cut off the end.
-        dropout_gaps: ``[low, high]`` number of silent gaps of a ``dropout`` row.
-        dropout_ms: ``[low, high]`` length range of each gap in milliseconds.
+        corruptions: how each defect is made (:class:`Corruptions`: ``snr_db``, ``noise_kinds``,
+            ``clip_gain_db``, ``truncate_fraction``, ``dropout_gaps``, ``dropout_ms``); ``null``
+            for the defaults.
         copies: examples made of each training row per epoch.
         eval_copies: examples made of each row of a corrupted val, test or predict split (each
             with its own corruption draw), for larger evaluation sets.
@@ -305,12 +366,7 @@ class SpeechQCDataModule(ManifestDataModule):
         sample_rate: PositiveInt = 16000,
         labels: list[str] = list(LABELS),  # noqa: B006 (copied, never mutated)
         proportions: dict[str, NonNegativeFloat] | None = None,
-        snr_db: list[Annotated[float, Range()]] = [0.0, 10.0],  # noqa: B006 (any finite dB: noise may be louder)
-        noise_kinds: list[Literal["white", "pink", "babble"]] = ["white", "pink", "babble"],  # noqa: B006
-        clip_gain_db: list[PositiveFloat] = [6.0, 18.0],  # noqa: B006 (0 dB or less clips nothing)
-        truncate_fraction: list[Annotated[float, Range(ge=0, lt=1)]] = [0.3, 0.6],  # noqa: B006
-        dropout_gaps: list[PositiveInt] = [1, 3],  # noqa: B006
-        dropout_ms: list[PositiveFloat] = [30.0, 80.0],  # noqa: B006
+        corruptions: Corruptions | None = None,
         copies: PositiveInt = 1,
         eval_copies: PositiveInt = 1,
         report: dict[str, Any] | None = None,
@@ -320,48 +376,18 @@ class SpeechQCDataModule(ManifestDataModule):
         seed: Annotated[int, Range(ge=0)] | None = None,
         transforms: Mapping[str, list[Any]] | None = None,
     ) -> None:
-        if not labels or len(set(labels)) != len(labels):
-            raise ValueError(f"labels: a list of distinct names, got {labels}")
         self.labels = [str(label) for label in labels]
-        corruptible = [label for label in self.labels if label in LABELS]
-        if proportions is None:
-            proportions = dict.fromkeys(corruptible, 1.0)
-        unknown = set(proportions) - set(self.labels)
-        if unknown:
-            raise ValueError(f"proportions: {sorted(unknown)} not among labels {self.labels}")
-        made_up = sorted(label for label, weight in proportions.items() if weight > 0 and label not in LABELS)
-        if made_up:
-            raise ValueError(f"proportions: no corruption makes {made_up}; corruptions: {list(LABELS)}")
-        if any(w < 0 for w in proportions.values()) or not sum(proportions.values()) > 0:
-            raise ValueError(f"proportions: weights must be non-negative with a positive sum, got {proportions}")
-        total = sum(proportions.values())
-        self.weights = {label: float(proportions.get(label, 0.0)) / total for label in self.labels}
+        self.weights = label_weights(self.labels, proportions)
         if corrupt != "auto" and set(corrupt) - {"train", "val", "test", "predict"}:
             raise ValueError(f"corrupt: 'auto' or a list of splits (train, val, test, predict), got {corrupt}")
         self.corrupt = corrupt
         self.label_field = label_field
-        self.snr_db = _check_range("snr_db", snr_db)
-        if not noise_kinds or set(noise_kinds) - {"white", "pink", "babble"}:
-            raise ValueError(f"noise_kinds: some of white, pink, babble, got {noise_kinds}")
-        self.noise_kinds = list(noise_kinds)
-        self.clip_gain_db = _check_range("clip_gain_db", clip_gain_db)
-        self.truncate_fraction = _check_range("truncate_fraction", truncate_fraction)
-        if not (0 <= self.truncate_fraction[0] and self.truncate_fraction[1] < 1):
-            raise ValueError(f"truncate_fraction must lie in [0, 1), got {truncate_fraction}")
-        gaps = _check_range("dropout_gaps", dropout_gaps)
-        if gaps[0] < 1:
-            raise ValueError(f"dropout_gaps: at least 1 gap, got {dropout_gaps}")
-        self.dropout_gaps = [int(g) for g in gaps]
-        self.dropout_ms = _check_range("dropout_ms", dropout_ms)
-        if self.dropout_ms[0] <= 0:
-            raise ValueError(f"dropout_ms must be positive, got {dropout_ms}")
+        self.corruptions = Corruptions(**corruptions) if isinstance(corruptions, Mapping) else corruptions or Corruptions()
         if copies < 1 or eval_copies < 1:
             raise ValueError(f"copies and eval_copies must be at least 1, got {copies} and {eval_copies}")
         self.copies = copies
         self.eval_copies = eval_copies
         self.sample_rate = sample_rate
-        from mmzoo.qc.report import ReportConfig
-
         try:
             self.report = ReportConfig(labels=self.labels, **(report or {}))
         except TypeError as exc:
@@ -391,8 +417,8 @@ class SpeechQCDataModule(ManifestDataModule):
         self.target_names = tuple(self.produced)
         self.unreadable: list[dict[str, Any]] = []  # QC report rows of the predict split's unreadable rows
 
-    def _row_problems(self, row: ManifestRow, labelled: bool) -> list[tuple[str, str]]:
-        problems = super()._row_problems(row, labelled)
+    def row_problems(self, row: ManifestRow, labelled: bool) -> list[tuple[str, str]]:
+        problems = super().row_problems(row, labelled)
         label = row.fields.get(self.label_field)
         if label is not None and str(label).strip() and str(label).strip() not in self.labels:
             problems.append((self.label_field, f"label {label!r} is not one of data.labels {self.labels}"))
@@ -404,17 +430,15 @@ class SpeechQCDataModule(ManifestDataModule):
         field = self.label_field
         return split != "predict" and not any(str(row.fields.get(field) or "").strip() for row in rows)
 
-    def _load_split(self, split: str) -> list[ManifestRow]:
+    def load_split(self, split: str) -> list[ManifestRow]:
         if split != "predict":
-            return super()._load_split(split)
+            return super().load_split(split)
         # Screening: a row that cannot be read is a finding of the report, not a reason to stop.
         # A line that is no row at all has no place in the report: it follows on_bad_sample.
-        manifest = self._read_split(split)
-        self._handle_bad(split, manifest, manifest.bad)
+        manifest = self.read_split(split)
+        self.handle_bad_rows(split, manifest, manifest.bad)
         rows = manifest.rows
-        good, bad = self._partition(split, rows, decode=True)
-        from mmzoo.qc.report import unreadable_row
-
+        good, bad = self.partition_rows(split, rows, decode=True)
         reasons: dict[str, list[str]] = {}
         for problem in bad:
             why = problem.problem.split(" (mark the modality")[0]  # that hint is for training data
@@ -434,7 +458,7 @@ class SpeechQCDataModule(ManifestDataModule):
             )
         return good
 
-    def _dataset(self, split: str, rows: list[ManifestRow], *, training: bool) -> SpeechQCDataset:
+    def make_dataset(self, split: str, rows: list[ManifestRow], *, training: bool) -> SpeechQCDataset:
         corrupt = self._corrupts(split, rows)
         return SpeechQCDataset(
             rows,
@@ -444,12 +468,7 @@ class SpeechQCDataModule(ManifestDataModule):
             settings=CorruptionSettings(
                 labels=self.labels,
                 weights=self.weights,
-                snr_db=self.snr_db,
-                noise_kinds=self.noise_kinds,
-                clip_gain_db=self.clip_gain_db,
-                truncate_fraction=self.truncate_fraction,
-                dropout_gaps=self.dropout_gaps,
-                dropout_ms=self.dropout_ms,
+                corruptions=self.corruptions,
                 sample_rate=self.sample_rate,
                 copies=self.copies if split == "train" else self.eval_copies if corrupt else 1,
                 label_field=self.label_field,
@@ -463,8 +482,6 @@ class SpeechQCDataModule(ManifestDataModule):
 
     def prediction_writer(self, run_dir: Path, heads: Mapping[str, Any], *, resume: bool) -> Any:
         """The callback ``mmzoo predict`` uses: the QC report in ``<run_dir>/report``."""
-        from mmzoo.qc.report import QCReportWriter
-
         if self.report.quality_head not in heads:
             raise DataError(
                 f"the QC report reads the quality head '{self.report.quality_head}', which the model lacks",

@@ -1,0 +1,39 @@
+"""Label ids back to text: the one decoding that CTC metrics, predictions and the QC report share.
+
+Transcript targets are ids ``1..V`` with ``0`` the CTC blank: characters of an alphabet
+(``alphabet[id - 1]``), or the tokens of a tokenizer shifted up by one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from mmzoo.ops.ctc_decode import ids_to_text
+
+__all__ = ["DEFAULT_ALPHABET", "TokenDecoder", "texts_of"]
+
+#: The default ``transcript`` alphabet: lowercase a-z, space and apostrophe (ids 1..28; 0 is the
+#: CTC blank).
+DEFAULT_ALPHABET = "abcdefghijklmnopqrstuvwxyz '"
+
+
+class TokenDecoder(Protocol):
+    """What turns token ids (``0..V-1``, no blank) back into text, such as a ``tokenize`` transform."""
+
+    def decode(self, ids: list[int]) -> str: ...
+
+
+def texts_of(
+    rows: Sequence[Sequence[int]], *, alphabet: str = DEFAULT_ALPHABET, tokenizer: TokenDecoder | None = None
+) -> list[str]:
+    """The text of each row of label ids (blanks and ``-1`` padding skipped).
+
+    Args:
+        rows: ``B`` lists of ids ``1..V`` (``0`` blank, negative padding).
+        alphabet: the characters of ids ``1..V``, when there is no tokenizer.
+        tokenizer: decodes token ids ``id - 1`` instead of the alphabet.
+    """
+    if tokenizer is not None:
+        return [tokenizer.decode([i - 1 for i in row if i > 0]) for row in rows]
+    return [ids_to_text(row, alphabet) for row in rows]
