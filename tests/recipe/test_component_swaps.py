@@ -235,3 +235,23 @@ def test_deep_merge_applies_the_name_rule_by_key():
     assert deep_merge(base, child, "model.fusion") == {"name": "b"}
     assert deep_merge(base, child, "run") == {"name": "b", "x": 1}
     assert deep_merge({"model": {"fusion": base}}, {"model": {"fusion": child}}) == {"model": {"fusion": {"name": "b"}}}
+
+
+@pytest.mark.parametrize(
+    "base, child, expected",
+    [
+        ("logger: {csv: true, wandb: {name: a, project: p}}", "logger: {wandb: {name: b}}", {"csv": True, "wandb": {"name": "b", "project": "p"}}),
+        ("trainer: {max_epochs: 3, precision: 32-true}", "trainer: {max_epochs: 5}", {"max_epochs": 5, "precision": "32-true"}),
+        ("data: {name: manifest, train: a.jsonl, batch_size: 4}", "data: {name: manifest, batch_size: 8}", {"name": "manifest", "train": "a.jsonl", "batch_size": 8}),
+        ("weighting: {name: fixed}", "weighting: {name: uncertainty}", {"name": "uncertainty"}),
+        ("scheduler: {name: warmup_cosine, warmup_steps: 5}", "scheduler: {name: constant}", {"name": "constant"}),
+        ("model: {heads: {y: {name: classification, num_classes: 3}}}", "model: {heads: {y: {name: regression}}}", {"heads": {"y": {"name": "regression"}}}),
+        ("transforms: {audio: [{name: log_mel, n_mels: 40}]}", "transforms: {audio: [{name: normalize}]}", {"audio": [{"name": "normalize"}]}),
+    ],
+    ids=["logger", "trainer", "data", "weighting", "scheduler", "heads", "transforms"],
+)
+def test_extends_replaces_only_components(tmp_path, base, child, expected):
+    write(tmp_path / "base.yaml", base + "\n")
+    data = load_recipe_file(write(tmp_path / "child.yaml", "extends: base.yaml\n" + child + "\n")).data
+    (section,) = data
+    assert data[section] == expected
