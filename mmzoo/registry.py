@@ -200,6 +200,10 @@ def factory_path(factory: Any) -> str:
 
 
 def _signature_target(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """The function whose annotations type a factory's options: a class's ``__init__``, and for a
+    ``functools.partial`` that of the class or function it wraps."""
+    while isinstance(factory, functools.partial):
+        factory = factory.func
     return factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
 
 
@@ -239,16 +243,25 @@ def _first_line(docstring: str | None) -> str:
 def schema_of(
     factory: Callable[..., Any], context_args: tuple[str, ...]
 ) -> tuple[tuple[Option, ...], bool, tuple[str, ...]]:
-    """Derive ``(options, accepts_extra, accepted_context_args)`` from a factory's signature."""
+    """Derive ``(options, accepts_extra, accepted_context_args)`` from a factory's signature.
+
+    A ``functools.partial`` has the options of the class or function it wraps, typed and
+    documented there, less the arguments it binds by position; an argument it binds by keyword
+    stays an option, with the bound value as its default.
+    """
+    wrapped = factory
+    while isinstance(wrapped, functools.partial):
+        wrapped = wrapped.func
     target = _signature_target(factory)
-    signature = inspect.signature(target)
+    # A partial's own signature (no ``self``) already drops and re-defaults what it binds.
+    signature = inspect.signature(factory if wrapped is not factory else target)
     try:
         hints = typing.get_type_hints(target, include_extras=True)  # keeps Annotated ranges
     except Exception:  # unresolved forward references: fall back to the raw annotations
         hints = {}
-    arg_docs = parse_arg_docs(factory.__doc__)
-    if inspect.isclass(factory):
-        arg_docs.update(parse_arg_docs(getattr(factory.__init__, "__doc__", None)))
+    arg_docs = parse_arg_docs(wrapped.__doc__)
+    if inspect.isclass(wrapped):
+        arg_docs.update(parse_arg_docs(getattr(wrapped.__init__, "__doc__", None)))
     options: list[Option] = []
     accepted: list[str] = []
     accepts_extra = False
@@ -429,7 +442,9 @@ def _where(factory: Any) -> str:
     """``file:line`` of the function whose signature is a factory's schema (``unknown place`` if none)."""
     try:
         target = _signature_target(factory)
-        if inspect.isclass(factory) and target is object.__init__:
+        if target is object.__init__:  # a class without its own __init__: point at the class
+            while isinstance(factory, functools.partial):
+                factory = factory.func
             target = factory
         target = inspect.unwrap(target)
         return f"{inspect.getsourcefile(target)}:{inspect.getsourcelines(target)[1]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import types
 import warnings
 from typing import Literal
@@ -11,7 +12,7 @@ import pytest
 import mmzoo
 from mmzoo.errors import DuplicateComponentError, UnknownComponentError
 from mmzoo.plugins import DISABLE_ENV, PluginWarning, load_registry
-from mmzoo.registry import REQUIRED
+from mmzoo.registry import REQUIRED, _where
 
 
 class Widget:
@@ -181,6 +182,27 @@ def test_option_declarations_are_checked_at_registration(factory, expected):
 def test_defaults_are_compared_in_their_yaml_form():
     registry = _load_quietly(_register(("fine", gamma_tuple, {})))
     assert ("fusion", "fine") in registry and not registry.failed_components
+
+
+def test_a_partial_has_the_options_of_what_it_wraps():
+    """Types and descriptions come from the wrapped class; an argument bound by keyword stays an
+    option with the bound value as its default, and arguments bound by position are no options."""
+    keyword = functools.partial(Widget, mode="b")
+    positional = functools.partial(Widget, {"audio": 4}, 3)
+    registry = _load_quietly(
+        _register(("keyword", keyword, {"doc": "A b widget."}), ("positional", positional, {"doc": "A sized widget."}))
+    )
+    assert not registry.failed_components
+    entry = registry.get("fusion", "keyword")
+    assert [o.name for o in entry.options] == ["size", "mode", "scale"] and entry.context_args == ("input_dims",)
+    assert entry.option("size").default is REQUIRED and entry.option("size").type_name == "int"
+    assert (entry.option("mode").type_name, entry.option("mode").default) == ("'a' | 'b'", "b")
+    assert entry.option("mode").doc == "how it combines."
+    assert entry.build({"size": 2}, {"input_dims": {"audio": 4}}).args == ({"audio": 4}, 2, "b", 1.0)
+    sized = registry.get("fusion", "positional")
+    assert [o.name for o in sized.options] == ["mode", "scale"] and sized.context_args == ()
+    assert sized.build({"scale": 0.5}, {"input_dims": {"text": 1}}).args == ({"audio": 4}, 3, "a", 0.5)
+    assert _where(keyword) == _where(Widget) and "test_registry.py:" in _where(positional)
 
 
 def test_every_builtin_declares_its_options_correctly(registry):

@@ -11,7 +11,7 @@ import torch
 from mmzoo.constraints import PositiveInt
 from mmzoo.ops.text import DEFAULT_ALPHABET
 
-__all__ = ["DEFAULT_ALPHABET", "ModalityField", "TargetField", "encode_target", "encode_transcript", "missing_target"]
+__all__ = ["ModalityField", "TargetField", "encode_target", "encode_transcript", "missing_target"]
 
 
 

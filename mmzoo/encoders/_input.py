@@ -1,4 +1,5 @@
-"""Turn an encoder's raw input (token ids or feature frames) into ``(B, T, D)`` vectors."""
+"""What encoders check and do first with their input: its kind, and for token ids or feature
+frames, the projection to ``(B, T, D)`` vectors."""
 
 from __future__ import annotations
 
@@ -6,7 +7,19 @@ from torch import Tensor, nn
 
 from mmzoo.contracts import ModalitySpec
 
-__all__ = ["InputProjection"]
+__all__ = ["InputProjection", "expect_input_kind"]
+
+
+def expect_input_kind(encoder: str, input_spec: ModalitySpec, kind: str) -> None:
+    """Raise ``ValueError`` unless the modality is of the one ``kind`` the encoder reads.
+
+    Args:
+        encoder: the encoder's registered name, for the message.
+        input_spec: the modality's spec.
+        kind: the kind it must have (``tokens``, ``image``, ``waveform``...).
+    """
+    if input_spec.kind != kind:
+        raise ValueError(f"{encoder} reads '{kind}' inputs, not '{input_spec.kind}'")
 
 
 class InputProjection(nn.Module):

@@ -1,4 +1,5 @@
-"""The transformer pieces mmzoo's own encoders share: self-attention, a pre-norm block, positions.
+"""The transformer pieces mmzoo's own encoders share: self-attention, the MLP, a pre-norm block,
+positions. The attention fusions build on them too.
 
 Attention goes through :func:`mmzoo.ops.attention.attention` with a key padding mask, so padded
 positions are never attended to and rows without any real position give zeros.
@@ -16,6 +17,7 @@ from mmzoo.ops.attention import attention
 
 __all__ = [
     "SelfAttention",
+    "transformer_mlp",
     "TransformerBlock",
     "Positions",
     "sinusoidal_positions",
@@ -62,6 +64,16 @@ class SelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(batch, length, dim))
 
 
+def transformer_mlp(dim: int, mlp_ratio: float, dropout: float) -> nn.Sequential:
+    """The MLP of a transformer block: ``Linear -> GELU -> Dropout -> Linear``.
+
+    The hidden width is ``dim * mlp_ratio`` (rounded, at least 1). Maps ``(..., dim)`` to
+    ``(..., dim)``.
+    """
+    hidden = max(1, round(dim * mlp_ratio))
+    return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm transformer block: ``x + attn(norm(x))``, then ``x + mlp(norm(x))``.
 
@@ -79,11 +91,10 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, dropout: float = 0.0) -> None:
         super().__init__()
-        hidden = max(1, round(dim * mlp_ratio))
         self.norm1 = nn.LayerNorm(dim)
         self.attn = SelfAttention(dim, heads, dropout)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+        self.mlp = transformer_mlp(dim, mlp_ratio, dropout)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor | None) -> Tensor:

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
+from mmzoo.encoders._input import expect_input_kind
 from mmzoo.encoders._sequence import first_real
 from mmzoo.ops.masking import masked_mean
 
@@ -74,8 +75,7 @@ class HFTextEncoder(Encoder):
         super().__init__()
         from transformers import AutoConfig, AutoModel
 
-        if input_spec.kind != "tokens":
-            raise ValueError(f"hf_text reads 'tokens' inputs, not '{input_spec.kind}'")
+        expect_input_kind("hf_text", input_spec, "tokens")
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
         overrides = dict(config or {})

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._image import encode_present_images
+from mmzoo.encoders._input import expect_input_kind
 
 __all__ = ["SmallCNNEncoder"]
 
@@ -66,8 +67,7 @@ class SmallCNNEncoder(Encoder):
         self, input_spec: ModalitySpec, channels: Sequence[PositiveInt] = (16, 32, 64), dropout: Probability = 0.0
     ) -> None:
         super().__init__()
-        if input_spec.kind != "image":
-            raise ValueError(f"small_cnn reads 'image' inputs, not '{input_spec.kind}'")
+        expect_input_kind("small_cnn", input_spec, "image")
         if not channels:
             raise ValueError("channels must list at least one stage")
         self.dim = int(channels[-1])

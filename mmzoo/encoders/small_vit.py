@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._image import encode_present_images
+from mmzoo.encoders._input import expect_input_kind
 from mmzoo.encoders._transformer import TransformerBlock, sinusoidal_positions_2d
 
 __all__ = ["SmallViTEncoder"]
@@ -49,8 +50,7 @@ class SmallViTEncoder(Encoder):
         dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
-        if input_spec.kind != "image":
-            raise ValueError(f"small_vit reads 'image' inputs, not '{input_spec.kind}'")
+        expect_input_kind("small_vit", input_spec, "image")
         self.dim = dim
         self.patch_size = patch_size
         self.patch = nn.Conv2d(input_spec.channels or 3, dim, patch_size, stride=patch_size)

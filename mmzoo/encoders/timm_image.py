@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._image import encode_present_images
+from mmzoo.encoders._input import expect_input_kind
 
 __all__ = ["TimmImageEncoder"]
 
@@ -60,8 +61,7 @@ class TimmImageEncoder(Encoder):
         import timm
         import timm.models
 
-        if input_spec.kind != "image":
-            raise ValueError(f"timm reads 'image' inputs, not '{input_spec.kind}'")
+        expect_input_kind("timm", input_spec, "image")
         kwargs = dict(model_kwargs or {})
         if input_spec.channels:
             kwargs.setdefault("in_chans", input_spec.channels)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,7 @@ from torchaudio import models
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Encoder, ModalitySpec
+from mmzoo.encoders._input import expect_input_kind
 from mmzoo.encoders._sequence import compact, compact_order, lengths_to_mask, masked_group_norm
 from mmzoo.ops.masking import masked_max, masked_mean
 
@@ -21,6 +23,27 @@ __all__ = ["Wav2Vec2Encoder", "HubertEncoder"]
 # Six convolutions, 32 channels, total stride 160 (100 frames per second at 16 kHz). Built from
 # separate lists so that no two entries are the same object (YAML listings would show anchors).
 _TINY_CONV = tuple(tuple(layer) for layer in [[32, 10, 5], [32, 3, 2], [32, 3, 2], [32, 3, 2], [32, 2, 2], [32, 2, 2]])
+
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def _same_options(init: Callable[..., None], **types: Any) -> Callable[[_Init], _Init]:
+    """Make a pass-through ``__init__`` take the options of ``init``, some of them with other types.
+
+    The decorated ``__init__`` hands ``*args, **kwargs`` on unchanged. Its signature, which the
+    registry reads as the option schema (``inspect.signature`` follows ``__wrapped__``), is
+    ``init``'s: the same names, order and defaults. Its annotations are ``init``'s with ``types``
+    (option name -> type) put in. HuBERT takes wav2vec 2.0's options this way, with its own sizes.
+    """
+
+    def wrap(wrapper: _Init) -> _Init:
+        functools.update_wrapper(wrapper, init, assigned=(), updated=())  # sets __wrapped__ only
+        wrapper.__annotations__ = {**init.__annotations__, **types}
+        return wrapper
+
+    return wrap
+
 
 _DOC = """{title}
 
@@ -101,8 +124,7 @@ class Wav2Vec2Encoder(Encoder):
         pool: Literal["mean", "max"] = "mean",
     ) -> None:
         super().__init__()
-        if input_spec.kind != "waveform":
-            raise ValueError(f"{self._NAME} reads 'waveform' inputs, not '{input_spec.kind}'")
+        expect_input_kind(self._NAME, input_spec, "waveform")
         dropouts = {
             "encoder_projection_dropout": dropout,
             "encoder_attention_dropout": dropout,
@@ -205,45 +227,10 @@ class HubertEncoder(Wav2Vec2Encoder):
     }
     _NAME: ClassVar[str] = "hubert"
 
-    def __init__(
-        self,
-        input_spec: ModalitySpec,
-        size: Literal["custom", "base", "large", "xlarge"] = "custom",
-        dim: PositiveInt = 64,
-        layers: PositiveInt = 2,
-        heads: PositiveInt = 2,
-        ff_dim: PositiveInt = 128,
-        conv_layers: Sequence[Sequence[PositiveInt]] = _TINY_CONV,
-        extractor_mode: Literal["layer_norm", "group_norm"] = "layer_norm",
-        conv_bias: bool = True,
-        pos_conv_kernel: PositiveInt = 16,
-        pos_conv_groups: PositiveInt = 4,
-        layer_norm_first: bool = True,
-        dropout: Probability = 0.1,
-        layer_drop: Probability = 0.0,
-        normalize_waveform: bool = False,
-        checkpoint_path: str | None = None,
-        pool: Literal["mean", "max"] = "mean",
-    ) -> None:
-        super().__init__(
-            input_spec,
-            size=size,
-            dim=dim,
-            layers=layers,
-            heads=heads,
-            ff_dim=ff_dim,
-            conv_layers=conv_layers,
-            extractor_mode=extractor_mode,
-            conv_bias=conv_bias,
-            pos_conv_kernel=pos_conv_kernel,
-            pos_conv_groups=pos_conv_groups,
-            layer_norm_first=layer_norm_first,
-            dropout=dropout,
-            layer_drop=layer_drop,
-            normalize_waveform=normalize_waveform,
-            checkpoint_path=checkpoint_path,
-            pool=pool,
-        )
+    # wav2vec 2.0's options, descriptions and defaults; only the named sizes differ.
+    @_same_options(Wav2Vec2Encoder.__init__, size=Literal["custom", "base", "large", "xlarge"])
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
 
 
 Wav2Vec2Encoder.__doc__ = _DOC.format(

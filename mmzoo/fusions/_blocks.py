@@ -1,5 +1,6 @@
-"""Pieces the attention fusions share: cross-attention, a pre-norm cross-attention block, input
-projection and averaging over the modalities present in each row.
+"""Pieces the fusions share: the sorted modality order and the per-modality input projections
+every fusion builds on, cross-attention and a pre-norm cross-attention block for the attention
+fusions, and averaging over the modalities present in each row.
 
 Attention goes through :func:`mmzoo.ops.attention.attention` with a key padding mask, so padded
 positions and missing modalities are never attended to, and queries without any real key get
@@ -9,29 +10,54 @@ zeros.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from mmzoo.contracts import Encoded
-from mmzoo.encoders._transformer import TransformerBlock
+from mmzoo.encoders._transformer import TransformerBlock, transformer_mlp
 from mmzoo.ops.attention import attention
 
 __all__ = [
+    "modality_order",
+    "modality_projections",
     "CrossAttention",
     "CrossAttentionBlock",
     "attention_blocks",
-    "mlp",
     "real_only",
     "mean_over_present",
     "check_modalities",
 ]
 
 
-def mlp(dim: int, mlp_ratio: float, dropout: float) -> nn.Sequential:
-    """The transformer MLP: ``Linear -> GELU -> Dropout -> Linear``, ``dim`` in and out."""
-    hidden = max(1, round(dim * mlp_ratio))
-    return nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim))
+def modality_order(input_dims: Mapping[str, int], fusion: str, at_least: Literal[1, 2] = 1) -> list[str]:
+    """The modalities a fusion is built for, sorted by name.
+
+    Every fusion keeps this one order for its per-modality parameters, for the ``(B, M, ...)``
+    stacks it builds and for concatenations, so that a fusion built from the same ``input_dims``
+    always lines its weights up with the same modalities.
+
+    Args:
+        input_dims: modality -> width ``D_m`` of its encoded vectors.
+        fusion: the fusion's registered name, for the error message.
+        at_least: how many modalities the fusion needs (1 or 2).
+
+    Raises:
+        ValueError: fewer than ``at_least`` modalities.
+    """
+    if len(input_dims) < at_least:
+        raise ValueError(f"{fusion} fusion needs at least {'one modality' if at_least == 1 else 'two modalities'}")
+    return sorted(input_dims)
+
+
+def modality_projections(input_dims: Mapping[str, int], dim: int) -> nn.ModuleDict:
+    """One ``nn.Linear(D_m, dim)`` per modality, keyed by modality, built in sorted order.
+
+    Each maps a modality's pooled vector ``(B, D_m)`` or sequence ``(B, T_m, D_m)`` to width
+    ``dim`` (``(B, dim)`` or ``(B, T_m, dim)``).
+    """
+    return nn.ModuleDict({m: nn.Linear(input_dims[m], dim) for m in sorted(input_dims)})
 
 
 class CrossAttention(nn.Module):
@@ -89,7 +115,7 @@ class CrossAttentionBlock(nn.Module):
         self.norm_kv = nn.LayerNorm(dim)
         self.attn = CrossAttention(dim, heads, dropout)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = mlp(dim, mlp_ratio, dropout)
+        self.mlp = transformer_mlp(dim, mlp_ratio, dropout)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, context: Tensor, context_mask: Tensor | None) -> Tensor:

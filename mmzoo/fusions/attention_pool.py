@@ -9,7 +9,7 @@ from torch import nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
-from mmzoo.fusions._blocks import check_modalities
+from mmzoo.fusions._blocks import check_modalities, modality_order, modality_projections
 from mmzoo.ops.masking import present_modalities
 
 __all__ = ["AttentionPoolFusion"]
@@ -52,11 +52,9 @@ class AttentionPoolFusion(Fusion):
         dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("attention fusion needs at least one modality")
-        self.modalities = sorted(input_dims)
+        self.modalities = modality_order(input_dims, "attention")
         self.dim = dim
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, dim)
         self.score = nn.Sequential(nn.Linear(dim, hidden_dim), nn.Tanh(), nn.Linear(hidden_dim, 1))
         self.drop = nn.Dropout(dropout)
 

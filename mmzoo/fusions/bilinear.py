@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.fusions._blocks import check_modalities, modality_order, modality_projections
 
 __all__ = ["BilinearFusion"]
 
@@ -53,21 +54,17 @@ class BilinearFusion(Fusion):
         dropout: Probability = 0.1,
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("bilinear fusion needs at least one modality")
-        self.modalities = sorted(input_dims)
+        self.modalities = modality_order(input_dims, "bilinear")
         self.dim = dim
         self.out_dim = out_dim
         self.factors = factors
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], factors * out_dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, factors * out_dim)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(out_dim, dim)
 
     def pool(self, encoded: Mapping[str, Encoded]) -> Tensor:
         """The normalized bilinear vector ``z``: ``(B, out_dim)``, unit L2 norm per row."""
-        missing = [m for m in self.modalities if m not in encoded]
-        if missing:
-            raise KeyError(f"bilinear fusion expects modalities {self.modalities}; missing {missing}")
+        check_modalities("bilinear", self.modalities, encoded)
         product: Tensor | None = None
         for m in self.modalities:
             e = self.proj[m](encoded[m].pooled)

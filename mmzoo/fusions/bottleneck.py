@@ -11,7 +11,14 @@ from torch import Tensor, nn
 from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import TransformerBlock
-from mmzoo.fusions._blocks import attention_blocks, check_modalities, mean_over_present, real_only
+from mmzoo.fusions._blocks import (
+    attention_blocks,
+    check_modalities,
+    mean_over_present,
+    modality_order,
+    modality_projections,
+    real_only,
+)
 from mmzoo.ops.masking import masked_mean, present_modalities
 
 __all__ = ["BottleneckFusion"]
@@ -67,16 +74,14 @@ class BottleneckFusion(Fusion):
         pool: Literal["mean", "cls"] = "mean",
     ) -> None:
         super().__init__()
-        if len(input_dims) < 2:
-            raise ValueError("bottleneck fusion needs at least two modalities")
+        self.modalities = modality_order(input_dims, "bottleneck", at_least=2)
         if layers < 1 or num_bottlenecks < 1:
             raise ValueError(f"layers and num_bottlenecks must be at least 1, got {layers}, {num_bottlenecks}")
         if pool not in ("mean", "cls"):
             raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
-        self.modalities = sorted(input_dims)
         self.dim = dim
         self.pool = pool
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, dim)
         self.bottleneck = nn.Parameter(torch.randn(1, num_bottlenecks, dim) * 0.02)
         self.cls = nn.ParameterDict(
             {m: nn.Parameter(torch.randn(1, 1, dim) * 0.02) for m in self.modalities} if pool == "cls" else {}

@@ -9,6 +9,7 @@ from torch import nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.fusions._blocks import check_modalities, modality_order
 
 __all__ = ["ConcatFusion"]
 
@@ -45,9 +46,7 @@ class ConcatFusion(Fusion):
         dropout: Probability = 0.1,
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("concat fusion needs at least one modality")
-        self.modalities = sorted(input_dims)
+        self.modalities = modality_order(input_dims, "concat")
         self.dim = dim
         total = sum(input_dims[m] for m in self.modalities)
         if hidden_dim is None:
@@ -58,8 +57,6 @@ class ConcatFusion(Fusion):
             )
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
-        missing = [m for m in self.modalities if m not in encoded]
-        if missing:
-            raise KeyError(f"concat fusion expects modalities {self.modalities}; missing {missing}")
+        check_modalities("concat", self.modalities, encoded)
         joined = torch.cat([encoded[m].pooled for m in self.modalities], dim=-1)
         return Fused(pooled=self.mlp(joined))

@@ -9,7 +9,15 @@ from torch import nn
 
 from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
-from mmzoo.fusions._blocks import CrossAttentionBlock, attention_blocks, check_modalities, mean_over_present, real_only
+from mmzoo.fusions._blocks import (
+    CrossAttentionBlock,
+    attention_blocks,
+    check_modalities,
+    mean_over_present,
+    modality_order,
+    modality_projections,
+    real_only,
+)
 from mmzoo.ops.masking import masked_mean
 
 __all__ = ["CrossAttentionFusion"]
@@ -58,13 +66,11 @@ class CrossAttentionFusion(Fusion):
         dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
-        if len(input_dims) < 2:
-            raise ValueError("cross_attention fusion needs at least two modalities")
+        self.modalities = modality_order(input_dims, "cross_attention", at_least=2)
         if layers < 1:
             raise ValueError(f"layers must be at least 1, got {layers}")
-        self.modalities = sorted(input_dims)
         self.dim = dim
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, dim)
         self.layers = nn.ModuleList(
             nn.ModuleDict({m: CrossAttentionBlock(dim, heads, mlp_ratio, dropout) for m in self.modalities})
             for _ in range(layers)

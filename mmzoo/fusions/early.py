@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import TransformerBlock
+from mmzoo.fusions._blocks import check_modalities, modality_order, modality_projections
 from mmzoo.ops.masking import masked_mean
 
 __all__ = ["EarlyFusion"]
@@ -65,14 +66,12 @@ class EarlyFusion(Fusion):
         combine: Literal["concat", "sum"] = "concat",
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("early fusion needs at least one modality")
+        self.modalities = modality_order(input_dims, "early")
         if combine not in ("concat", "sum"):
             raise ValueError(f"combine must be 'concat' or 'sum', got {combine!r}")
-        self.modalities = sorted(input_dims)
         self.dim = dim
         self.combine = combine
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, dim)
         self.type_embedding = nn.Parameter(0.02 * torch.randn(len(self.modalities), dim))
         self.blocks = nn.ModuleList(TransformerBlock(dim, heads, mlp_ratio, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
@@ -88,9 +87,7 @@ class EarlyFusion(Fusion):
         return projected
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
-        missing = [m for m in self.modalities if m not in encoded]
-        if missing:
-            raise KeyError(f"early fusion expects modalities {self.modalities}; missing {missing}")
+        check_modalities("early", self.modalities, encoded)
         if self.combine == "sum":
             lengths = {m: encoded[m].seq.shape[1] for m in self.modalities}
             if len(set(lengths.values())) > 1:

@@ -9,6 +9,7 @@ from torch import nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.fusions._blocks import check_modalities, modality_order, modality_projections
 from mmzoo.ops.masking import present_modalities
 
 __all__ = ["GatedFusion"]
@@ -52,12 +53,10 @@ class GatedFusion(Fusion):
         dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("gated fusion needs at least one modality")
-        self.modalities = sorted(input_dims)
+        self.modalities = modality_order(input_dims, "gated")
         self.dim = dim
         self.per_feature = per_feature
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, dim)
         count = len(self.modalities)
         total = sum(input_dims[m] for m in self.modalities)
         self.gate = nn.Linear(total, count * dim if per_feature else count)
@@ -73,9 +72,7 @@ class GatedFusion(Fusion):
         return logits.softmax(dim=1) * present.unsqueeze(-1)
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
-        missing = [m for m in self.modalities if m not in encoded]
-        if missing:
-            raise KeyError(f"gated fusion expects modalities {self.modalities}; missing {missing}")
+        check_modalities("gated", self.modalities, encoded)
         hidden = torch.stack([torch.tanh(self.proj[m](encoded[m].pooled)) for m in self.modalities], dim=1)
         z = self.gates(encoded).to(hidden.dtype)  # (B, M, dim or 1)
         fused = (z * hidden).sum(dim=1)

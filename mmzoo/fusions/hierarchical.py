@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
-from mmzoo.fusions._blocks import check_modalities, real_only
+from mmzoo.fusions._blocks import check_modalities, modality_order, real_only
 from mmzoo.ops.masking import masked_mean
 
 __all__ = ["HierarchicalFusion"]
@@ -62,13 +62,11 @@ class HierarchicalFusion(Fusion):
         combine: Literal["softmax", "concat"] = "softmax",
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("hierarchical fusion needs at least one modality")
+        self.modalities = modality_order(input_dims, "hierarchical")
         if levels < 1:
             raise ValueError(f"levels must be at least 1, got {levels}")
         if combine not in ("softmax", "concat"):
             raise ValueError(f"combine must be 'softmax' or 'concat', got {combine!r}")
-        self.modalities = sorted(input_dims)
         self.dim = dim
         self.levels = levels
         self.combine = combine

@@ -11,7 +11,7 @@ from torch import nn
 from mmzoo.constraints import PositiveFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
 from mmzoo.encoders._transformer import Positions, TransformerBlock
-from mmzoo.fusions._blocks import check_modalities, real_only
+from mmzoo.fusions._blocks import check_modalities, modality_order, modality_projections, real_only
 from mmzoo.ops.masking import masked_mean
 
 __all__ = ["JointTransformerFusion"]
@@ -66,16 +66,14 @@ class JointTransformerFusion(Fusion):
         max_len: PositiveInt = 512,
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("joint_transformer fusion needs at least one modality")
+        self.modalities = modality_order(input_dims, "joint_transformer")
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
         if layers < 1:
             raise ValueError(f"layers must be at least 1, got {layers}")
-        self.modalities = sorted(input_dims)
         self.dim = dim
         self.pool = pool
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, dim)
         self.type_embedding = nn.Parameter(torch.randn(len(self.modalities), dim) * 0.02)
         self.positions = Positions(dim, "learned", max_len) if positions else None
         self.cls = nn.Parameter(torch.randn(1, 1, dim) * 0.02) if pool == "cls" else None

@@ -10,6 +10,7 @@ from torch import nn
 
 from mmzoo.constraints import NonNegativeFloat, PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.fusions._blocks import check_modalities, modality_order
 from mmzoo.ops.masking import present_modalities
 
 __all__ = ["LateFusion"]
@@ -61,11 +62,9 @@ class LateFusion(Fusion):
         weights: dict[str, NonNegativeFloat] | None = None,
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("late fusion needs at least one modality")
+        self.modalities = modality_order(input_dims, "late")
         if weighting not in ("mean", "fixed", "learned"):
             raise ValueError(f"weighting must be 'mean', 'fixed' or 'learned', got {weighting!r}")
-        self.modalities = sorted(input_dims)
         self.dim = dim
         self.weighting = weighting
 
@@ -97,9 +96,7 @@ class LateFusion(Fusion):
         self.logits = nn.Parameter(torch.zeros(len(self.modalities))) if weighting == "learned" else None
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
-        missing = [m for m in self.modalities if m not in encoded]
-        if missing:
-            raise KeyError(f"late fusion expects modalities {self.modalities}; missing {missing}")
+        check_modalities("late", self.modalities, encoded)
         parts = {m: self.mlps[m](encoded[m].pooled) for m in self.modalities}
         stacked = torch.stack([parts[m] for m in self.modalities], dim=1)  # (B, M, dim)
         present = present_modalities(encoded, self.modalities)  # (B, M)

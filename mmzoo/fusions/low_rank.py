@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.fusions._blocks import check_modalities, modality_order
 
 __all__ = ["LowRankFusion"]
 
@@ -54,11 +55,9 @@ class LowRankFusion(Fusion):
         dropout: Probability = 0.0,
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("low_rank fusion needs at least one modality")
+        self.modalities = modality_order(input_dims, "low_rank")
         if rank < 1:
             raise ValueError(f"rank must be at least 1, got {rank}")
-        self.modalities = sorted(input_dims)
         self.dim = dim
         self.rank = rank
         self.factors = nn.ParameterDict(
@@ -72,9 +71,7 @@ class LowRankFusion(Fusion):
         self.drop = nn.Dropout(dropout)
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
-        missing = [m for m in self.modalities if m not in encoded]
-        if missing:
-            raise KeyError(f"low_rank fusion expects modalities {self.modalities}; missing {missing}")
+        check_modalities("low_rank", self.modalities, encoded)
         product: Tensor | None = None
         for m in self.modalities:
             x = self.drop(encoded[m].pooled)

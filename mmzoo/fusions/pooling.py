@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.fusions._blocks import check_modalities, modality_order, modality_projections
 from mmzoo.ops.masking import present_modalities
 
 __all__ = ["PoolingFusion", "SumFusion", "MeanFusion", "MaxFusion"]
@@ -46,17 +47,13 @@ class PoolingFusion(Fusion):
 
     def __init__(self, input_dims: Mapping[str, int], dim: PositiveInt = 128, dropout: Probability = 0.0) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError(f"{self.mode} fusion needs at least one modality")
-        self.modalities = sorted(input_dims)
+        self.modalities = modality_order(input_dims, self.mode)
         self.dim = dim
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, dim)
         self.drop = nn.Dropout(dropout)
 
     def forward(self, encoded: Mapping[str, Encoded]) -> Fused:
-        missing = [m for m in self.modalities if m not in encoded]
-        if missing:
-            raise KeyError(f"{self.mode} fusion expects modalities {self.modalities}; missing {missing}")
+        check_modalities(self.mode, self.modalities, encoded)
         present = present_modalities(encoded, self.modalities)  # (B, M)
         projected = torch.stack([self.proj[m](encoded[m].pooled) for m in self.modalities], dim=1)  # (B, M, dim)
         keep = present.unsqueeze(-1)

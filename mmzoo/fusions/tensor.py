@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Fusion
+from mmzoo.fusions._blocks import check_modalities, modality_order, modality_projections
 
 __all__ = ["TensorFusion"]
 
@@ -52,9 +53,7 @@ class TensorFusion(Fusion):
         dropout: Probability = 0.1,
     ) -> None:
         super().__init__()
-        if not input_dims:
-            raise ValueError("tensor fusion needs at least one modality")
-        self.modalities = sorted(input_dims)
+        self.modalities = modality_order(input_dims, "tensor")
         self.dim = dim
         self.tensor_dim = (rank_dim + 1) ** len(self.modalities)
         if self.tensor_dim > _MAX_TENSOR:
@@ -62,7 +61,7 @@ class TensorFusion(Fusion):
                 f"tensor fusion of {len(self.modalities)} modalities with rank_dim={rank_dim} makes a tensor of"
                 f" {self.tensor_dim} values per row; lower rank_dim or use the low_rank fusion"
             )
-        self.proj = nn.ModuleDict({m: nn.Linear(input_dims[m], rank_dim) for m in self.modalities})
+        self.proj = modality_projections(input_dims, rank_dim)
         self.mlp = nn.Sequential(
             nn.Dropout(dropout),
             nn.Linear(self.tensor_dim, hidden_dim),
@@ -73,9 +72,7 @@ class TensorFusion(Fusion):
 
     def outer(self, encoded: Mapping[str, Encoded]) -> Tensor:
         """The flattened tensor ``t``: ``(B, (rank_dim + 1) ** M)``, modalities in sorted order."""
-        missing = [m for m in self.modalities if m not in encoded]
-        if missing:
-            raise KeyError(f"tensor fusion expects modalities {self.modalities}; missing {missing}")
+        check_modalities("tensor", self.modalities, encoded)
         out: Tensor | None = None
         for m in self.modalities:
             z = self.proj[m](encoded[m].pooled)

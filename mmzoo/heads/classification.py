@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmzoo.constraints import PositiveInt, Probability, Range
 from mmzoo.contracts import Encoded, Fused, Head
+from mmzoo.heads._mlp import mlp_head
 
 __all__ = ["ClassificationHead"]
 
@@ -38,12 +39,7 @@ class ClassificationHead(Head):
         if num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {num_classes}")
         self.num_classes = num_classes
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
-        if hidden_dim is not None:
-            layers += [nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout)]
-            in_dim = hidden_dim
-        layers.append(nn.Linear(in_dim, num_classes))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp_head(in_dim, hidden_dim, num_classes, dropout)
 
     def forward(self, fused: Fused, encoded: Mapping[str, Encoded]) -> Tensor:
         return self.net(fused.pooled)

@@ -8,8 +8,8 @@ from torch import Tensor, nn
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Head
-from mmzoo.data.fields import DEFAULT_ALPHABET
-from mmzoo.ops.ctc_decode import greedy_decode, ids_to_text, pad_decoded
+from mmzoo.ops.ctc_decode import greedy_decode, pad_decoded
+from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 
 __all__ = ["CTCHead"]
 
@@ -77,5 +77,4 @@ class CTCHead(Head):
     @staticmethod
     def decode_text(ids: Tensor | Sequence[Sequence[int]], alphabet: str = DEFAULT_ALPHABET) -> list[str]:
         """Texts of decoded ids (rows of ``predict()["ids"]`` or id lists); ``-1`` padding is skipped."""
-        rows = ids.tolist() if isinstance(ids, Tensor) else ids
-        return [ids_to_text(row, alphabet) for row in rows]
+        return texts_of(ids.tolist() if isinstance(ids, Tensor) else ids, alphabet=alphabet)

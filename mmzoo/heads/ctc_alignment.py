@@ -12,8 +12,8 @@ from torch import Tensor, nn
 
 from mmzoo.constraints import PositiveInt, Probability, Range
 from mmzoo.contracts import Encoded, Fused, Head, ModalityInput, ModalitySpec
-from mmzoo.data.fields import DEFAULT_ALPHABET
 from mmzoo.ops.ctc_decode import greedy_decode, pad_decoded
+from mmzoo.ops.text import DEFAULT_ALPHABET
 
 __all__ = ["COST_NAMES", "CTCAlignmentHead", "byt5_to_alphabet"]
 

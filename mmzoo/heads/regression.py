@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from mmzoo.constraints import PositiveInt, Probability
 from mmzoo.contracts import Encoded, Fused, Head
+from mmzoo.heads._mlp import mlp_head
 
 __all__ = ["RegressionHead"]
 
@@ -33,12 +34,7 @@ class RegressionHead(Head):
         if outputs < 1:
             raise ValueError(f"outputs must be at least 1, got {outputs}")
         self.outputs = outputs
-        layers: list[nn.Module] = [nn.Dropout(dropout)]
-        if hidden_dim is not None:
-            layers += [nn.Linear(in_dim, hidden_dim), nn.GELU(), nn.Dropout(dropout)]
-            in_dim = hidden_dim
-        layers.append(nn.Linear(in_dim, outputs))
-        self.net = nn.Sequential(*layers)
+        self.net = mlp_head(in_dim, hidden_dim, outputs, dropout)
 
     def forward(self, fused: Fused, encoded: Mapping[str, Encoded]) -> Tensor:
         out = self.net(fused.pooled)

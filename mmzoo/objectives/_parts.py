@@ -1,4 +1,5 @@
-"""Metrics per modality alone (``part_metrics``), shared by the supervised objectives.
+"""Parts the supervised objectives share: per-class loss weights, and metrics per modality alone
+(``part_metrics``).
 
 When a fusion returns per-modality parts, the module adds ``<head>@<modality>`` outputs; an
 objective with ``part_metrics: [audio]`` then reports ``<metric>@audio`` next to ``<metric>``.
@@ -9,7 +10,35 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-__all__ = ["metrics_with_parts", "metric_outputs"]
+import torch
+from torch import Tensor
+
+__all__ = ["class_weight", "metrics_with_parts", "metric_outputs"]
+
+
+def class_weight(
+    option: str, weights: Sequence[float] | None, num_classes: int | None, head: str, classes: str
+) -> Tensor | None:
+    """A per-class loss weight option as the float32 tensor ``(C,)`` an objective keeps as a buffer.
+
+    ``None`` (no weighting) stays ``None``; a buffer registered as ``None`` is left out of the
+    state dict.
+
+    Args:
+        option: the option's name (``class_weights``, ``pos_weight``), for the error message.
+        weights: one weight per class, or ``None``.
+        num_classes: how many classes the head scores, when known.
+        head: the head's name, for the error message.
+        classes: what the head's outputs are called in the message (``classes``, ``labels``).
+
+    Raises:
+        ValueError: ``num_classes`` is known and ``weights`` has another length.
+    """
+    if weights is None:
+        return None
+    if num_classes is not None and len(weights) != num_classes:
+        raise ValueError(f"{option} has {len(weights)} entries but head '{head}' has {num_classes} {classes}")
+    return torch.tensor(weights, dtype=torch.float32)
 
 
 def metrics_with_parts(

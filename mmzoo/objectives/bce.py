@@ -11,7 +11,7 @@ from torch import Tensor
 
 from mmzoo.constraints import NonNegativeFloat, PositiveInt, Range
 from mmzoo.contracts import Batch, Objective
-from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
+from mmzoo.objectives._parts import class_weight, metric_outputs, metrics_with_parts
 
 __all__ = ["BCEObjective"]
 
@@ -57,13 +57,7 @@ class BCEObjective(Objective):
         self.target = target
         self.label_smoothing = label_smoothing
         self.num_classes = num_classes or getattr((heads or {}).get(head), "num_classes", None)
-        if pos_weight is not None and self.num_classes is not None and len(pos_weight) != self.num_classes:
-            raise ValueError(
-                f"pos_weight has {len(pos_weight)} entries but head '{head}' has {self.num_classes} labels"
-            )
-        self.register_buffer(
-            "pos_weight", None if pos_weight is None else torch.tensor(pos_weight, dtype=torch.float32)
-        )
+        self.register_buffer("pos_weight", class_weight("pos_weight", pos_weight, self.num_classes, head, "labels"))
         self.metric_names = list(metrics)
         self.part_metrics = list(part_metrics)
 

@@ -11,7 +11,7 @@ from torch import Tensor
 
 from mmzoo.constraints import NonNegativeFloat, Range
 from mmzoo.contracts import Batch, Objective, logits_of
-from mmzoo.objectives._parts import metric_outputs, metrics_with_parts
+from mmzoo.objectives._parts import class_weight, metric_outputs, metrics_with_parts
 
 __all__ = ["CrossEntropyObjective"]
 
@@ -55,12 +55,8 @@ class CrossEntropyObjective(Objective):
         self.target = target
         self.label_smoothing = label_smoothing
         self.num_classes = num_classes or getattr((heads or {}).get(head), "num_classes", None)
-        if class_weights is not None and self.num_classes is not None and len(class_weights) != self.num_classes:
-            raise ValueError(
-                f"class_weights has {len(class_weights)} entries but head '{head}' has {self.num_classes} classes"
-            )
         self.register_buffer(
-            "class_weights", None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+            "class_weights", class_weight("class_weights", class_weights, self.num_classes, head, "classes")
         )
         self.metric_names = list(metrics)
         self.part_metrics = list(part_metrics)

@@ -11,8 +11,9 @@ from torch import Tensor
 
 from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import Batch, Objective
-from mmzoo.data.fields import DEFAULT_ALPHABET, transcript_tokenizer
-from mmzoo.ops.ctc_decode import greedy_decode, ids_to_text, prefix_beam_search
+from mmzoo.data.fields import transcript_tokenizer
+from mmzoo.ops.ctc_decode import greedy_decode, prefix_beam_search
+from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 
 __all__ = ["CTCObjective"]
 
@@ -102,10 +103,8 @@ class CTCObjective(Objective):
     def texts(self, ids: Tensor | list[list[int]]) -> list[str]:
         """Texts of id rows (``-1`` padding and blanks skipped)."""
         rows = ids.tolist() if isinstance(ids, Tensor) else ids
-        if self.tokenizer:
-            tokenizer, _ = transcript_tokenizer(self.tokenizer)
-            return [tokenizer.decode([i - 1 for i in row if i > 0]) for row in rows]
-        return [ids_to_text(row, self.alphabet) for row in rows]
+        tokenizer = transcript_tokenizer(self.tokenizer)[0] if self.tokenizer else None
+        return texts_of(rows, alphabet=self.alphabet, tokenizer=tokenizer)
 
     def make_metrics(self) -> dict[str, Any]:
         from torchmetrics.text import CharErrorRate, WordErrorRate

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-__all__ = ["greedy_decode", "prefix_beam_search", "ids_to_text", "pad_decoded"]
+__all__ = ["greedy_decode", "prefix_beam_search", "pad_decoded"]
 
 _NEG_INF = float("-inf")
 
@@ -109,11 +109,6 @@ def prefix_beam_search(
         _beam_search_row(frames[:length], beam_size, blank)
         for frames, length in zip(rows, _lengths(log_probs, lengths))
     ]
-
-
-def ids_to_text(ids: Sequence[int], alphabet: str) -> str:
-    """The text of label ids ``1..V`` (``alphabet[id - 1]``); blanks and padding (``<= 0``) are skipped."""
-    return "".join(alphabet[i - 1] for i in ids if 0 < i <= len(alphabet))
 
 
 def pad_decoded(decoded: Sequence[Sequence[int]], pad: int = -1) -> tuple[Tensor, Tensor]:

@@ -9,13 +9,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from mmzoo.ops.ctc_decode import ids_to_text
-
-__all__ = ["DEFAULT_ALPHABET", "TokenDecoder", "texts_of"]
+__all__ = ["DEFAULT_ALPHABET", "TokenDecoder", "ids_to_text", "texts_of"]
 
 #: The default ``transcript`` alphabet: lowercase a-z, space and apostrophe (ids 1..28; 0 is the
 #: CTC blank).
 DEFAULT_ALPHABET = "abcdefghijklmnopqrstuvwxyz '"
+
+
+def ids_to_text(ids: Sequence[int], alphabet: str) -> str:
+    """The text of label ids ``1..V`` (``alphabet[id - 1]``); blanks and padding (``<= 0``) are skipped."""
+    return "".join(alphabet[i - 1] for i in ids if 0 < i <= len(alphabet))
 
 
 class TokenDecoder(Protocol):

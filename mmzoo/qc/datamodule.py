@@ -340,9 +340,9 @@ class SpeechQCDataModule(ManifestDataModule):
             labelled manifests use (those get no corruption weight).
         proportions: label -> relative weight of corruption draws (labels left out get none);
             ``null`` for uniform over the corruption labels among ``labels``.
-        corruptions: how each defect is made (:class:`Corruptions`: ``snr_db``, ``noise_kinds``,
-            ``clip_gain_db``, ``truncate_fraction``, ``dropout_gaps``, ``dropout_ms``); ``null``
-            for the defaults.
+        corruptions: how each defect is made, a mapping of ``snr_db``, ``noise_kinds``,
+            ``clip_gain_db``, ``truncate_fraction``, ``dropout_gaps`` and ``dropout_ms`` (each
+            optional; see ``Corruptions``); ``null`` for the defaults.
         copies: examples made of each training row per epoch.
         eval_copies: examples made of each row of a corrupted val, test or predict split (each
             with its own corruption draw), for larger evaluation sets.

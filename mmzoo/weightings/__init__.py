@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from mmzoo.contracts.weighting import Weighting
 from mmzoo.hookspecs import hookimpl
 from mmzoo.registry import Registrar
-from mmzoo.weightings.base import Weighting
 from mmzoo.weightings.fixed import FixedWeighting
 from mmzoo.weightings.uncertainty import UncertaintyWeighting
 

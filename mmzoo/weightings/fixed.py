@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from mmzoo.weightings.base import Weighting
+from mmzoo.contracts.weighting import Weighting
 
 __all__ = ["FixedWeighting"]
 

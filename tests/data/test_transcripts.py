@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from mmzoo.data.collate import collate_rows
-from mmzoo.data.fields import DEFAULT_ALPHABET, TargetField, encode_target, encode_transcript, missing_target
+from mmzoo.data.fields import TargetField, encode_target, encode_transcript, missing_target
+from mmzoo.ops.text import DEFAULT_ALPHABET
 
 DIGITS = Path(__file__).resolve().parents[2] / "recipes" / "data" / "digits"
 

@@ -64,3 +64,14 @@ def test_blocks_sizes_and_input_kind():
         build("wav2vec2", FEATURES)
     with pytest.raises(ValueError, match="triples"):
         build("wav2vec2", WAVEFORM, conv_layers=[[32, 10]])
+
+
+def test_hubert_takes_the_options_of_wav2vec2_with_its_own_sizes(registry):
+    wav2vec2, hubert = registry.get("encoder", "wav2vec2"), registry.get("encoder", "hubert")
+    described = [(o.name, o.default, o.doc) for o in wav2vec2.options]
+    assert [(o.name, o.default, o.doc) for o in hubert.options] == described
+    assert [o.type_name for o in hubert.options[1:]] == [o.type_name for o in wav2vec2.options[1:]]
+    assert hubert.option("size").type_name == "'custom' | 'base' | 'large' | 'xlarge'"
+    assert wav2vec2.option("size").type_name == "'custom' | 'base' | 'large' | 'large_lv60k'"
+    assert (hubert.input_kinds, hubert.context_args) == (("waveform",), ("input_spec",))
+    assert hubert.doc.startswith("HuBERT") and wav2vec2.doc.startswith("wav2vec 2.0")

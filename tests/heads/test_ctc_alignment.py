@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from mmzoo.contracts import Fused, ModalityInput, ModalitySpec
-from mmzoo.data.fields import DEFAULT_ALPHABET
 from mmzoo.data.transforms.text import Tokenize
 from mmzoo.heads.ctc_alignment import CTCAlignmentHead, byt5_to_alphabet
+from mmzoo.ops.text import DEFAULT_ALPHABET
 
 TOKENS = ModalitySpec(kind="tokens", vocab_size=384, pad_id=0)
 MELS = ModalitySpec(kind="features", feature_dim=6)

@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from mmzoo.ops.ctc_decode import greedy_decode, ids_to_text, pad_decoded, prefix_beam_search
+from mmzoo.ops.ctc_decode import greedy_decode, pad_decoded, prefix_beam_search
+from mmzoo.ops.text import ids_to_text
 
 
 def collapse(path: tuple[int, ...]) -> tuple[int, ...]:

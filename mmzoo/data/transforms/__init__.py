@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mmzoo.data.transforms.base import Transform
+from mmzoo.contracts.transform import Transform
 from mmzoo.data.transforms.chain import TransformChain
 from mmzoo.hookspecs import hookimpl
 from mmzoo.registry import Registrar

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 from mmzoo.contracts import ModalitySpec
-from mmzoo.data.transforms.base import Transform
+from mmzoo.contracts.transform import Transform
 
 __all__ = [
     "Resample",
@@ -202,7 +202,16 @@ class _MelOptions(_RateDependent):
 
     input_kinds: tuple[str, ...] = ("waveform",)
 
-    def _check_mel_options(self) -> None:
+    def _set_mel_options(
+        self, n_mels: int, n_fft: int, hop_ms: float, win_ms: float, f_min: float, f_max: float | None
+    ) -> None:
+        """Store the mel-spectrogram options and check them (``ValueError`` on a bad value)."""
+        self.n_mels = n_mels
+        self.n_fft = n_fft
+        self.hop_ms = hop_ms
+        self.win_ms = win_ms
+        self.f_min = f_min
+        self.f_max = f_max
         if self.n_mels < 1 or self.n_fft < 2:
             raise ValueError(f"{self.name}: n_mels must be >= 1 and n_fft >= 2, got {self.n_mels} and {self.n_fft}")
         if self.hop_ms <= 0 or self.win_ms <= 0:
@@ -266,13 +275,7 @@ class LogMel(_MelOptions):
         f_min: NonNegativeFloat = 0.0,
         f_max: PositiveFloat | None = None,
     ) -> None:
-        self.n_mels = n_mels
-        self.n_fft = n_fft
-        self.hop_ms = hop_ms
-        self.win_ms = win_ms
-        self.f_min = f_min
-        self.f_max = f_max
-        self._check_mel_options()
+        self._set_mel_options(n_mels, n_fft, hop_ms, win_ms, f_min, f_max)
         self._mel: torchaudio.transforms.MelSpectrogram | None = None
 
     def setup(self, input_spec: ModalitySpec) -> ModalitySpec:
@@ -318,13 +321,7 @@ class Mfcc(_MelOptions):
         f_max: PositiveFloat | None = None,
     ) -> None:
         self.n_mfcc = n_mfcc
-        self.n_mels = n_mels
-        self.n_fft = n_fft
-        self.hop_ms = hop_ms
-        self.win_ms = win_ms
-        self.f_min = f_min
-        self.f_max = f_max
-        self._check_mel_options()
+        self._set_mel_options(n_mels, n_fft, hop_ms, win_ms, f_min, f_max)
         if not 1 <= n_mfcc <= n_mels:
             raise ValueError(f"mfcc: n_mfcc must be between 1 and n_mels ({n_mels}), got {n_mfcc}")
         self._mfcc: torchaudio.transforms.MFCC | None = None

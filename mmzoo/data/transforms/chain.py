@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from mmzoo.contracts import ModalitySpec
-from mmzoo.data.transforms.base import Transform
+from mmzoo.contracts.transform import Transform
 
 __all__ = ["TransformChain"]
 

@@ -18,7 +18,7 @@ from torchvision.transforms.v2 import functional as TF
 
 from mmzoo.constraints import NonNegativeInt, PositiveFloat, PositiveInt, Probability, Range
 from mmzoo.contracts import ModalitySpec
-from mmzoo.data.transforms.base import Transform
+from mmzoo.contracts.transform import Transform
 
 __all__ = ["Resize", "CenterCrop", "RandomResizedCrop", "HorizontalFlip", "RandAugment", "ImageNormalize"]
 

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import ModalitySpec
-from mmzoo.data.transforms.base import Transform
+from mmzoo.contracts.transform import Transform
 
 __all__ = ["Tokenize", "SPECIAL_TOKENS"]
 

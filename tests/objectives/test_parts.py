@@ -1,0 +1,31 @@
+"""Per-class loss weights, as the bce and cross-entropy objectives keep them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from mmzoo.objectives._parts import class_weight
+
+
+def test_class_weight_is_a_float32_tensor_or_none():
+    weights = class_weight("class_weights", [1, 2.5], 2, "label", "classes")
+    assert weights is not None and weights.dtype == torch.float32 and weights.tolist() == [1.0, 2.5]
+    assert class_weight("class_weights", None, 2, "label", "classes") is None
+    assert class_weight("pos_weight", [1.0, 2.0, 3.0], None, "tags", "labels").shape == (3,)
+
+
+@pytest.mark.parametrize(
+    ("name", "option", "message"),
+    [
+        ("cross_entropy", "class_weights", "class_weights has 2 entries but head 'label' has 3 classes"),
+        ("bce", "pos_weight", "pos_weight has 2 entries but head 'label' has 3 labels"),
+    ],
+)
+def test_objectives_check_the_length_against_the_head(registry, name, option, message):
+    entry = registry.get("objective", name)
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        entry.build({"head": "label", "target": "y", "num_classes": 3, option: [1.0, 2.0]}, {"heads": {}})
+    objective = entry.build({"head": "label", "target": "y", "num_classes": 3, option: [1.0, 2.0, 0.5]}, {"heads": {}})
+    assert objective.state_dict()[option].tolist() == [1.0, 2.0, 0.5]
+    assert option not in entry.build({"head": "label", "target": "y"}, {"heads": {}}).state_dict()
