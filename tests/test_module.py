@@ -9,8 +9,9 @@ import torch
 
 from mmzoo.build import build_datamodule, build_module
 from mmzoo.contracts import Head
-from mmzoo.objectives.cross_entropy import CrossEntropyObjective
 from mmzoo.recipe import load_recipe
+
+from .test_run import NanAfterFirstEpoch
 
 
 class InputProbe(Head):
@@ -178,23 +179,6 @@ def test_unchecked_losses_name_the_first_non_finite_batch():
     assert unchecked.first_bad(unchecked.flat().tolist()) is None
 
 
-class NanFromCall(CrossEntropyObjective):
-    """Cross-entropy that turns NaN from its ``after + 1``-th training call on."""
-
-    def __init__(self, head: str, target: str, heads=None, after: int = 4) -> None:
-        super().__init__(head=head, target=target, heads=heads)
-        self.after = after
-        self.calls = 0
-
-    def forward(self, outputs, batch):
-        loss = super().forward(outputs, batch)
-        if self.training:
-            self.calls += 1
-            if self.calls > self.after:
-                return loss * float("nan")
-        return loss
-
-
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -214,7 +198,7 @@ def test_a_non_finite_loss_names_its_step_and_no_later_checkpoint_is_kept(tiny_r
     from mmzoo.run import run_recipe
 
     plugin = types.SimpleNamespace(
-        mmzoo_register_objectives=mmzoo.hookimpl(lambda registrar: registrar.add("nan_from", NanFromCall))
+        mmzoo_register_objectives=mmzoo.hookimpl(lambda registrar: registrar.add("nan_from", NanAfterFirstEpoch))
     )
     registry = load_registry(extra_plugins=[("nan-plugin", plugin)])
     swap = "objectives.label={name: nan_from, head: label, target: label}"
