@@ -1,12 +1,18 @@
 """``mmzoo qc baseline``: the heuristic baseline on a speech QC recipe's own data.
 
-Thresholds are fitted on the recipe's training split (the same corrupted stream the model trains
-on, one pass of ``copies`` examples per row) and the baseline then labels another split. The
-result is a run directory laid out like a model's predict run, so the two compare directly:
+A shallow decision tree over the hand-made features (:class:`~mmzoo.qc.heuristics.HeuristicBaseline`)
+is fitted on the recipe's training split (the same corrupted stream the model trains on, one pass
+of ``copies`` examples per row) and then labels another split. The result is a run directory laid
+out like a model's predict run, so the two compare directly:
 
-- ``baseline.json``: the fitted rules (load with :meth:`HeuristicBaseline.from_dict`);
-- ``report/``: the QC report (see :mod:`mmzoo.qc.report`), with metrics where labels are known;
-- ``results.json``: the metrics.
+- ``baseline.json``: the fitted tree as JSON (load with :meth:`HeuristicBaseline.from_dict`);
+- ``rules.txt`` (also in ``report/``): the tree as readable rules, so one can see why a row got its label;
+- ``report/``: the QC report (see :mod:`mmzoo.qc.report`), with per-label precision, recall and F1
+  where labels are known, and a note for every label with training rows that the tree never predicts;
+- ``results.json``: the metrics, the labels never predicted and the training rows per label.
+
+A row's probabilities in the report are its leaf's class-weighted shares of training rows, so its
+suspicion is ``1 - P(ok)`` of that leaf.
 
 Measuring every row takes minutes on a real corpus: both passes show their progress on standard
 error (see :func:`mmzoo.console.track`).
@@ -15,13 +21,42 @@ error (see :func:`mmzoo.console.track`).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from mmzoo.errors import RunError
 from mmzoo.registry import Registry
 
-__all__ = ["run_baseline"]
+__all__ = ["RULES_FILE", "run_baseline"]
+
+RULES_FILE = "rules.txt"
+
+
+def _rules_header(baseline: Any) -> list[str]:
+    counts = ", ".join(f"{name} {n}" for name, n in baseline.train_counts.items())
+    return [
+        f"# heuristic baseline: decision tree (max_depth {baseline.max_depth},"
+        f" min_samples_leaf {baseline.min_samples_leaf}, balanced class weights)",
+        f"# training rows per label: {counts}",
+        f"# labels never predicted: {', '.join(baseline.never_predicted) or 'none'}",
+        "# a row follows the branches its features satisfy down to a 'class:' line",
+    ]
+
+
+def _notes(baseline: Any, labels: list[str]) -> list[str]:
+    """Sentences for the report: labels the tree cannot predict, with the reason."""
+    notes = []
+    if baseline.never_predicted:
+        notes.append(
+            "the baseline never predicts "
+            + ", ".join(f"{name} ({baseline.train_counts[name]} training rows)" for name in baseline.never_predicted)
+            + ": no leaf of its tree has that label as its majority (see rules.txt)"
+        )
+    absent = [name for name in labels if name not in baseline.train_counts]
+    if absent:
+        notes.append(f"no training rows of {', '.join(absent)}: the baseline cannot predict them")
+    return notes
 
 
 def run_baseline(
@@ -68,13 +103,17 @@ def run_baseline(
             fit_rows.append(features(drawn.wave, rate, drawn.text))
             fit_labels.append(drawn.label)
     baseline = HeuristicBaseline().fit(fit_rows, fit_labels)
+    labels = datamodule.labels
+    notes = _notes(baseline, labels)
 
     run_dir = create_run_dir(recipe, f"baseline-{split}")
     (run_dir / "baseline.json").write_text(json.dumps(baseline.to_dict(), indent=2) + "\n", encoding="utf-8")
-    labels = datamodule.labels
+    rules = "\n".join(_rules_header(baseline) + baseline.rules) + "\n"
+    (run_dir / RULES_FILE).write_text(rules, encoding="utf-8")
     config = ReportConfig(labels=labels, match_head=None, ctc_head=None, snr_head=None)
     report = run_dir / "report"
     report.mkdir()
+    (report / RULES_FILE).write_text(rules, encoding="utf-8")
     evaluated = datamodule.datasets[split]
     with (report / "report.jsonl").open("w", encoding="utf-8") as handle:
         for row in datamodule.unreadable if split == "predict" else []:
@@ -83,15 +122,32 @@ def run_baseline(
             drawn, _ = evaluated.draw(index)
             meta = evaluated.meta(drawn)
             (label,) = baseline.predict([meta["features"]])
+            (probs,) = baseline.predict_proba([meta["features"]])
             prediction: dict[str, Any] = {
                 "id": drawn.id,
-                "quality": {"label": labels.index(label), "probs": [float(name == label) for name in labels]},
+                "quality": {"label": labels.index(label), "probs": [probs.get(name, 0.0) for name in labels]},
                 "meta": meta,
                 "targets": {"quality": labels.index(drawn.label) if drawn.label in labels else -1},
             }
             handle.write(json.dumps(report_row(prediction, config)) + "\n")
-    summary = write_summary(report, config)
-    results = {"command": "baseline", "recipe": str(recipe.source), "split": split, "metrics": summary["metrics"]}
+    summary = write_summary(report, config, notes=notes, files=[RULES_FILE])
+    results = {
+        "command": "baseline",
+        "recipe": str(recipe.source),
+        "split": split,
+        "metrics": summary["metrics"],
+        "never_predicted": baseline.never_predicted,
+        "train_counts": baseline.train_counts,
+    }
     (run_dir / RESULTS_FILE).write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-    print(f"mmzoo: heuristic baseline -> {run_dir} (summary: {report / 'index.html'})", flush=True)
+    for note in notes:
+        print(f"mmzoo: warning: {note}", file=sys.stderr, flush=True)
+    metrics = summary["metrics"]
+    if metrics is not None:
+        per_label = ", ".join(
+            f"{name} P {v['precision']:.2f} R {v['recall']:.2f} F1 {v['f1']:.2f}"
+            for name, v in metrics["per_label"].items()
+        )
+        print(f"mmzoo: baseline on {split}: macro-F1 {metrics['macro_f1']:.4f}; {per_label}", flush=True)
+    print(f"mmzoo: heuristic baseline -> {run_dir} (summary: {report / 'report.html'})", flush=True)
     return run_dir

@@ -382,7 +382,9 @@ class SpeechQCDataModule(ManifestDataModule):
             raise ValueError(f"corrupt: 'auto' or a list of splits (train, val, test, predict), got {corrupt}")
         self.corrupt = corrupt
         self.label_field = label_field
-        self.corruptions = Corruptions(**corruptions) if isinstance(corruptions, Mapping) else corruptions or Corruptions()
+        self.corruptions = (
+            Corruptions(**corruptions) if isinstance(corruptions, Mapping) else corruptions or Corruptions()
+        )
         if copies < 1 or eval_copies < 1:
             raise ValueError(f"copies and eval_copies must be at least 1, got {copies} and {eval_copies}")
         self.copies = copies

@@ -1,8 +1,8 @@
 """Signal heuristics for speech quality inspection: the baseline a learned model must beat.
 
 :func:`features` turns one utterance (waveform + transcript) into a handful of hand-made numbers,
-and :class:`HeuristicBaseline` labels utterances by thresholding them. Nothing is learned beyond
-one threshold per rule, fitted on a training split, so the baseline shows what plain signal
+and :class:`HeuristicBaseline` labels utterances with a shallow decision tree over them, fitted on a
+training split. Nothing is learned beyond a few thresholds, so the baseline shows what plain signal
 processing already catches and, by contrast, what an audio+text model adds.
 
 Features (all plain floats, finite for any non-empty waveform):
@@ -33,18 +33,11 @@ Features (all plain floats, finite for any non-empty waveform):
     (``|x| <= 1e-4 * peak``), as a fraction of the clip. Dropouts leave such holes; natural
     zero crossings last a sample or two.
 
-Rules of :class:`HeuristicBaseline`, in priority order (the first that fires wins):
-
-1. ``clipped``   if ``clipping_ratio >= t``
-2. ``dropout``   if ``gap_ratio >= t``
-3. ``truncated`` if ``trailing_speech >= t``
-4. ``truncated`` if ``seconds_per_char <= t``
-5. ``noisy``     if ``snr_db <= t``
-6. otherwise ``ok``
-
-The baseline never predicts ``mismatch``: a transcript that does not match its audio leaves no
-trace in the waveform (beyond a crude seconds-per-letter ratio), so catching it needs a model
-that reads the text and listens to the audio together — which is the point of the comparison.
+:class:`HeuristicBaseline` fits all labels jointly with scikit-learn's ``DecisionTreeClassifier``
+(depth 5, at least 5 training rows a leaf, balanced class weights; see its docstring). Its only
+view of a ``mismatch`` is ``seconds_per_char`` (a transcript much longer or shorter than its audio):
+a wrong transcript of the right length leaves no trace in the waveform, so catching it needs a
+model that reads the text and listens to the audio together — which is the point of the comparison.
 """
 
 from __future__ import annotations
@@ -52,7 +45,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -64,9 +56,7 @@ from mmzoo.errors import DataError
 __all__ = [
     "FEATURE_NAMES",
     "LABELS",
-    "RULES",
     "HeuristicBaseline",
-    "Rule",
     "features",
     "wada_snr",
 ]
@@ -227,124 +217,203 @@ def features(wave: Tensor | np.ndarray, sample_rate: int, text: str) -> dict[str
 
 # --------------------------------------------------------------------------- baseline
 
-
-@dataclass
-class Rule:
-    """``label`` fires when ``feature >= threshold`` (direction ``">="``) or ``<=`` (``"<="``).
-
-    ``threshold=None`` means the rule is disabled (its label was absent or never separable).
-    """
-
-    label: str
-    feature: str
-    direction: str
-    threshold: float | None = None
-
-    def fires(self, row: Mapping[str, float]) -> bool:
-        if self.threshold is None:
-            return False
-        value = float(row[self.feature])
-        return value >= self.threshold if self.direction == ">=" else value <= self.threshold
-
-
-# label, feature, direction — in priority order
-RULES: tuple[tuple[str, str, str], ...] = (
-    ("clipped", "clipping_ratio", ">="),
-    ("dropout", "gap_ratio", ">="),
-    ("truncated", "trailing_speech", ">="),
-    ("truncated", "seconds_per_char", "<="),
-    ("noisy", "snr_db", "<="),
-)
-
-
-def _best_threshold(values: np.ndarray, positive: np.ndarray, direction: str) -> float | None:
-    """Threshold on ``values`` maximizing the F1 of ``positive`` (``None`` if F1 is 0 throughout).
-
-    Candidates are the observed values; the chosen one is moved halfway towards the next observed
-    value on the negative side, so the margin is shared between the classes.
-    """
-    if not positive.any():
-        return None
-    v = values if direction == ">=" else -values
-    order = np.argsort(-v, kind="stable")  # descending: predicting positive for a prefix
-    v_sorted = v[order]
-    pos_sorted = positive[order].astype(np.int64)
-    tp = np.cumsum(pos_sorted)
-    predicted = np.arange(1, v.size + 1)
-    # only cut between distinct values: keep the last index of each run of equal values
-    last = np.append(v_sorted[1:] != v_sorted[:-1], True)
-    f1 = np.where(last, 2.0 * tp / (predicted + positive.sum()), -1.0)
-    k = int(np.argmax(f1))
-    if f1[k] <= 0.0:
-        return None
-    t = v_sorted[k] if k + 1 == v.size else (v_sorted[k] + v_sorted[k + 1]) / 2.0
-    return float(t if direction == ">=" else -t)
+TREE_MAX_DEPTH = 5
+TREE_MIN_SAMPLES_LEAF = 5
+_FORMAT_VERSION = 2
 
 
 class HeuristicBaseline:
-    """Threshold rules over :func:`features`, applied in the fixed order of :data:`RULES`.
+    """A shallow decision tree over :func:`features`, fitted jointly on every label at once.
 
-    :meth:`fit` fits the rules one after another as a decision list: each rule's threshold is the
-    one that maximizes its label's one-vs-rest F1 among the training rows that no earlier rule
-    claimed. :meth:`predict` returns the label of the first rule that fires, else ``"ok"``; it
-    never returns ``"mismatch"`` (see the module docstring).
+    The earlier baseline fitted one threshold per label in a fixed order (clipped, dropout,
+    truncated, noisy), each on the rows the rules before it left over. An early rule could then
+    claim a later rule's whole class — on a corpus whose noisy clips end at speech-level energy,
+    the ``trailing_speech`` rule of ``truncated`` took every noisy row and ``noisy`` was disabled.
+    A tree chooses each split on all labels together, so ``snr_db`` can separate noisy from
+    truncated rows wherever the tail energy alone cannot.
+
+    Settings (scikit-learn's ``DecisionTreeClassifier``):
+
+    ``max_depth=5``
+        Each signal defect needs about one split on its own feature; ``ok`` against ``mismatch``
+        (a transcript too long or too short for its audio) needs one or two more on
+        ``seconds_per_char``. Depth 4 cannot reach ``mismatch`` on the shipped corpus; depth 5
+        (at most 32 leaves, in practice about 10) can, and stays short enough to read as rules.
+        Depths 6 and 8 score no better on the validation split.
+    ``min_samples_leaf=5``
+        No rule rests on one or two training rows (the shipped training stream has about 130 rows
+        per label), which keeps the thresholds away from single outliers.
+    ``class_weight="balanced"``
+        A label with fewer training rows weighs as much as a common one, so a rare defect is
+        not absorbed by a larger neighbour.
+    ``random_state=0``
+        Ties between equally good splits are broken the same way on every run.
+
+    After :meth:`fit`, :attr:`never_predicted` lists the labels that have training rows but no
+    leaf of their own; the caller must show them (``mmzoo qc baseline`` writes them into the report)
+    rather than let a class disappear silently. Labels without training rows cannot be predicted.
+    A leaf whose labels tie predicts the one first in :data:`LABELS` (``ok`` first, ``mismatch``
+    last; labels of a custom label set after those, in sorted order): where ``ok`` and
+    ``mismatch`` rows look the same, the baseline says ``ok``.
+
+    :meth:`to_dict` gives a JSON form without pickles: the labels, the feature names, one entry
+    per node (``feature`` and ``threshold`` for a split, whose left child takes
+    ``value <= threshold``; ``label`` and ``probs`` for a leaf) and the tree as readable rules
+    (scikit-learn's ``export_text``). :meth:`predict` walks that form, so a baseline loaded with
+    :meth:`from_dict` predicts without scikit-learn and exactly as the fitted tree does (values are
+    rounded to float32 first, as scikit-learn does).
     """
 
-    def __init__(self, rules: Sequence[Rule] | None = None) -> None:
-        self.rules: list[Rule] | None = list(rules) if rules is not None else None
+    def __init__(self, *, max_depth: int = TREE_MAX_DEPTH, min_samples_leaf: int = TREE_MIN_SAMPLES_LEAF) -> None:
+        self.max_depth = max_depth
+        self.min_samples_leaf = min_samples_leaf
+        self.classes: list[str] | None = None
+        self.nodes: list[dict[str, Any]] | None = None
+        self.rules: list[str] = []
+        self.train_counts: dict[str, int] = {}
+        self.estimator: Any = None  # the scikit-learn tree after fit; None after from_dict
+
+    @staticmethod
+    def matrix(feature_rows: Sequence[Mapping[str, float]]) -> np.ndarray:
+        """Rows of :func:`features` as an ``(n, len(FEATURE_NAMES))`` float64 array, in :data:`FEATURE_NAMES` order."""
+        try:
+            x = np.asarray([[float(row[name]) for name in FEATURE_NAMES] for row in feature_rows], dtype=np.float64)
+        except KeyError as err:
+            raise DataError(f"a feature row lacks the heuristic feature {err}") from err
+        x = x.reshape(len(feature_rows), len(FEATURE_NAMES))
+        if not np.isfinite(x).all():
+            raise DataError("heuristic feature rows must be finite")
+        return x
 
     def fit(self, feature_rows: Sequence[Mapping[str, float]], labels: Sequence[str]) -> HeuristicBaseline:
+        from sklearn.tree import DecisionTreeClassifier, export_text
+
         if len(feature_rows) != len(labels):
             raise DataError(f"fit got {len(feature_rows)} feature rows but {len(labels)} labels")
         if not feature_rows:
             raise DataError("fit needs at least one labelled row")
-        y = np.asarray(labels)
-        claimed = np.zeros(len(y), dtype=bool)
-        rules = []
-        for label, name, direction in RULES:
-            values = np.asarray([float(row[name]) for row in feature_rows])
-            open_ = ~claimed
-            rule = Rule(label, name, direction, _best_threshold(values[open_], y[open_] == label, direction))
-            if rule.threshold is not None:
-                claimed |= np.asarray([rule.fires(row) for row in feature_rows])
-            rules.append(rule)
-        self.rules = rules
+        # classes as indices into LABELS (then any other label of a custom label set, sorted):
+        # scikit-learn breaks a tie in a leaf towards the lowest class, so ``ok`` wins a tie
+        found = {str(label) for label in labels}
+        order = [name for name in LABELS if name in found] + sorted(found - set(LABELS))
+        x, y = self.matrix(feature_rows), np.asarray([order.index(str(label)) for label in labels])
+        tree = DecisionTreeClassifier(
+            max_depth=self.max_depth,
+            min_samples_leaf=self.min_samples_leaf,
+            class_weight="balanced",
+            random_state=0,
+        ).fit(x, y)
+        classes = [order[int(i)] for i in tree.classes_]
+        raw = tree.tree_
+        values = raw.value[:, 0, :]
+        probs = values / np.maximum(values.sum(axis=1, keepdims=True), _TINY)
+        nodes: list[dict[str, Any]] = []
+        for i in range(raw.node_count):
+            left, right = int(raw.children_left[i]), int(raw.children_right[i])
+            if left == -1:  # a leaf: scikit-learn predicts the first class of highest weight (ties: LABELS order)
+                nodes.append(
+                    {
+                        "label": classes[int(np.argmax(values[i]))],
+                        "probs": {name: round(float(p), 4) for name, p in zip(classes, probs[i])},
+                        "samples": int(raw.n_node_samples[i]),
+                    }
+                )
+            else:
+                feature = FEATURE_NAMES[int(raw.feature[i])]
+                nodes.append({"feature": feature, "threshold": float(raw.threshold[i]), "left": left, "right": right})
+        self.estimator, self.classes, self.nodes = tree, classes, nodes
+        self.train_counts = {name: int((y == order.index(name)).sum()) for name in classes}
+        text = export_text(tree, feature_names=list(FEATURE_NAMES), class_names=classes, decimals=4)
+        self.rules = text.rstrip("\n").split("\n")
         return self
 
+    @property
+    def never_predicted(self) -> list[str]:
+        """Labels with training rows that no leaf predicts (empty when every label can be predicted)."""
+        if self.nodes is None or self.classes is None:
+            raise RuntimeError("HeuristicBaseline.never_predicted needs a fitted (or loaded) baseline")
+        leaves = {node["label"] for node in self.nodes if "label" in node}
+        return [name for name in self.classes if name not in leaves]
+
+    def _leaf(self, row: np.ndarray) -> dict[str, Any]:
+        assert self.nodes is not None
+        node = self.nodes[0]
+        while "label" not in node:
+            # as scikit-learn: the value rounded to float32, compared in float64 with the threshold
+            value = float(np.float32(row[FEATURE_NAMES.index(node["feature"])]))
+            node = self.nodes[node["left"] if value <= node["threshold"] else node["right"]]
+        return node
+
     def predict(self, feature_rows: Sequence[Mapping[str, float]]) -> list[str]:
-        if self.rules is None:
+        """The label of each row (from the JSON form: the same labels as the fitted tree)."""
+        if self.nodes is None:
             raise RuntimeError("HeuristicBaseline.predict called before fit (or from_dict)")
-        out = []
-        for row in feature_rows:
-            out.append(next((rule.label for rule in self.rules if rule.fires(row)), "ok"))
-        return out
+        return [self._leaf(row)["label"] for row in self.matrix(feature_rows)]
+
+    def predict_proba(self, feature_rows: Sequence[Mapping[str, float]]) -> list[dict[str, float]]:
+        """Each row's leaf: the class-weighted share of its training rows per label (rounded to 4 places)."""
+        if self.nodes is None:
+            raise RuntimeError("HeuristicBaseline.predict_proba called before fit (or from_dict)")
+        return [dict(self._leaf(row)["probs"]) for row in self.matrix(feature_rows)]
 
     def to_dict(self) -> dict[str, Any]:
-        if self.rules is None:
+        if self.nodes is None or self.classes is None:
             raise RuntimeError("HeuristicBaseline.to_dict called before fit")
         return {
-            "version": 1,
-            "rules": [
-                {"label": r.label, "feature": r.feature, "direction": r.direction, "threshold": r.threshold}
-                for r in self.rules
-            ],
+            "version": _FORMAT_VERSION,
+            "model": "decision_tree",
+            "settings": {
+                "max_depth": self.max_depth,
+                "min_samples_leaf": self.min_samples_leaf,
+                "class_weight": "balanced",
+            },
+            "features": list(FEATURE_NAMES),
+            "labels": list(self.classes),
+            "train_counts": dict(self.train_counts),
+            "never_predicted": self.never_predicted,
+            "rules": list(self.rules),
+            "nodes": [dict(node) for node in self.nodes],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> HeuristicBaseline:
+        if data.get("version") != _FORMAT_VERSION:
+            raise DataError(
+                f"heuristic baseline format {data.get('version')!r} is not {_FORMAT_VERSION}"
+                " (threshold rules of an older mmzoo); fit it again with mmzoo qc baseline"
+            )
         try:
-            rules = [
-                Rule(
-                    str(r["label"]),
-                    str(r["feature"]),
-                    str(r["direction"]),
-                    None if r["threshold"] is None else float(r["threshold"]),
-                )
-                for r in data["rules"]
-            ]
-        except (KeyError, TypeError, ValueError) as err:
-            raise DataError(f"malformed heuristic baseline thresholds: {err!r}") from err
-        for r in rules:
-            if r.direction not in (">=", "<=") or r.feature not in FEATURE_NAMES or r.label not in LABELS:
-                raise DataError(f"malformed heuristic baseline rule {r}")
-        return cls(rules)
+            if list(data["features"]) != list(FEATURE_NAMES):
+                raise ValueError(f"features {data['features']} are not {list(FEATURE_NAMES)}")
+            settings = data["settings"]
+            baseline = cls(max_depth=int(settings["max_depth"]), min_samples_leaf=int(settings["min_samples_leaf"]))
+            classes = [str(name) for name in data["labels"]]
+            nodes: list[dict[str, Any]] = []
+            for node in data["nodes"]:
+                if "label" in node:
+                    probs = {str(k): float(v) for k, v in node["probs"].items()}
+                    nodes.append({"label": str(node["label"]), "probs": probs, "samples": int(node["samples"])})
+                else:
+                    nodes.append(
+                        {
+                            "feature": str(node["feature"]),
+                            "threshold": float(node["threshold"]),
+                            "left": int(node["left"]),
+                            "right": int(node["right"]),
+                        }
+                    )
+            baseline.train_counts = {str(k): int(v) for k, v in data.get("train_counts", {}).items()}
+            baseline.rules = [str(line) for line in data.get("rules", [])]
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise DataError(f"malformed heuristic baseline: {err!r}") from err
+        if not nodes or not classes or len(set(classes)) != len(classes) or not all(classes):
+            raise DataError(f"malformed heuristic baseline: labels {classes}, {len(nodes)} nodes")
+        for i, node in enumerate(nodes):
+            if "label" in node:
+                ok = node["label"] in classes
+            else:
+                ok = node["feature"] in FEATURE_NAMES and all(i < node[k] < len(nodes) for k in ("left", "right"))
+            if not ok:
+                raise DataError(f"malformed heuristic baseline node {i}: {node}")
+        baseline.classes, baseline.nodes = classes, nodes
+        return baseline

@@ -3,8 +3,9 @@
 :class:`QCReportWriter` turns the rows of ``MultimodalModule.predict_step`` into report rows
 (:func:`report_row`) and appends them to ``report.jsonl`` batch by batch, so a killed run keeps
 everything but its last batch and can resume (:func:`repair_report`). When prediction ends,
-:func:`write_summary` adds ``report.csv``, ``summary.json``, ``summary.md``, ``index.html`` and the
-pictures ``scores.png`` and (when true labels are known) ``confusion.png`` in the same folder.
+:func:`write_summary` adds ``report.csv``, ``summary.json``, ``summary.md``, ``report.html`` (a
+self-contained page: :mod:`mmzoo.qc.page`) and the pictures ``scores.png`` and (when true labels
+are known) ``confusion.png`` in the same folder.
 
 Row rules:
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import html
 import io
 import json
 import os
@@ -37,6 +37,7 @@ from typing import Any
 from mmzoo.data.fields import transcript_tokenizer
 from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 from mmzoo.predictions import JsonlPredictionWriter, read_jsonl, repair_jsonl
+from mmzoo.qc.page import PAGE, render_page
 
 __all__ = [
     "QCReportWriter",
@@ -188,7 +189,7 @@ class QCReportWriter(JsonlPredictionWriter):
         trainer.strategy.barrier("qc_report")
         if trainer.global_rank == 0:
             write_summary(self.directory, self.config)
-            print(f"QC summary: {(self.directory / 'index.html').resolve()}")
+            print(f"QC summary: {(self.directory / PAGE).resolve()}")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -240,12 +241,12 @@ def _save_figure(figure: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def _plot_confusion(pairs: list[tuple[str, str]], labels: list[str], path: Path) -> None:
+def _confusion_figure(pairs: list[tuple[str, str]], labels: list[str]) -> Any:
     import matplotlib.pyplot as plt
 
     counts = Counter(pairs)
     grid = [[counts[(true, pred)] for pred in labels] for true in labels]
-    figure, axes = plt.subplots(figsize=(1.2 + 0.8 * len(labels), 1.0 + 0.8 * len(labels)))
+    figure, axes = plt.subplots(figsize=(1.2 + 0.8 * len(labels), 1.4 + 0.8 * len(labels)))
     axes.imshow(grid, cmap="Blues")
     peak = max(max(row) for row in grid)
     for i, row in enumerate(grid):
@@ -253,74 +254,92 @@ def _plot_confusion(pairs: list[tuple[str, str]], labels: list[str], path: Path)
             axes.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black")
     axes.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     axes.set_yticks(range(len(labels)), labels)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
-    _save_figure(figure, path)
+    axes.set_title(f"confusion matrix ({len(pairs)} labelled rows)")
+    axes.set_xlabel("predicted label")
+    axes.set_ylabel("true label")
+    return figure
+
+
+def _plot_confusion(pairs: list[tuple[str, str]], labels: list[str], path: Path) -> None:
+    _save_figure(_confusion_figure(pairs, labels), path)
+
+
+SCORE_PANELS = (
+    ("suspicion", "suspicion score by predicted label", "suspicion: max(1 - P(ok), 1 - match score)"),
+    ("match_score", "match score by predicted label", "match score: P(transcript matches audio)"),
+)
+
+
+def _scores_figure(rows: list[dict[str, Any]], labels: list[str]) -> Any:
+    """Stacked histograms of the row scores by predicted label: one panel per score that has values.
+
+    A run without a match head (the heuristic baseline, an audio-only model) has no match scores,
+    so its figure has the suspicion panel alone. Every panel has a title and axis titles.
+    """
+    import matplotlib.pyplot as plt
+
+    panels = []
+    for key, title, xlabel in SCORE_PANELS:
+        groups = {
+            name: [row[key] for row in rows if row["label"] == name and row.get(key) is not None] for name in labels
+        }
+        groups = {name: values for name, values in groups.items() if values}
+        if groups:
+            panels.append((title, xlabel, groups))
+    figure, axes_list = plt.subplots(1, max(1, len(panels)), figsize=(5 * max(1, len(panels)), 3.8), squeeze=False)
+    figure.suptitle(f"QC scores of {len(rows)} utterances")
+    for axes, (title, xlabel, groups) in zip(axes_list[0], panels):
+        axes.hist(list(groups.values()), bins=20, range=(0.0, 1.0), stacked=True, label=list(groups))
+        axes.legend(fontsize="small", title="predicted label")
+        axes.set_title(title)
+        axes.set_xlabel(xlabel)
+        axes.set_ylabel("utterances")
+    if not panels:  # no row has a score: say so under the same titles
+        axes = axes_list[0][0]
+        axes.set_title(SCORE_PANELS[0][1])
+        axes.set_xlabel(SCORE_PANELS[0][2])
+        axes.set_ylabel("utterances")
+        axes.text(0.5, 0.5, "no scored utterances", ha="center", va="center", transform=axes.transAxes)
+    figure.tight_layout()
+    return figure
 
 
 def _plot_scores(rows: list[dict[str, Any]], labels: list[str], path: Path) -> None:
-    import matplotlib.pyplot as plt
-
-    figure, panels = plt.subplots(1, 2, figsize=(10, 3.5))
-    for axes, key, title in zip(panels, ["suspicion", "match_score"], ["suspicion score", "match score P(yes)"]):
-        groups = {name: [row[key] for row in rows if row["label"] == name and row[key] is not None] for name in labels}
-        groups = {name: values for name, values in groups.items() if values}
-        axes.set_title(title)
-        if groups:
-            axes.hist(list(groups.values()), bins=20, range=(0.0, 1.0), stacked=True, label=list(groups))
-            axes.legend(fontsize="small")
-        else:
-            axes.text(0.5, 0.5, "no values", ha="center", va="center", transform=axes.transAxes)
-    _save_figure(figure, path)
+    _save_figure(_scores_figure(rows, labels), path)
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], markdown: bool) -> str:
+def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     cells = [[("" if value is None else str(value)) for value in row] for row in rows]
-    if markdown:
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells])
-    head = "".join(f"<th>{html.escape(name)}</th>" for name in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in cells])
 
 
-def _page(summary: dict[str, Any], markdown: bool) -> str:
-    """The summary as Markdown or as an HTML page (all text escaped)."""
-
-    def para(text: str) -> str:
-        return text if markdown else f"<p>{html.escape(text)}</p>"
-
+def _markdown(summary: dict[str, Any]) -> str:
+    """The summary as Markdown (``summary.md``; ``report.html`` is :func:`mmzoo.qc.page.render_page`)."""
     truth = summary["true_counts"] or {}
     counts = [[name, n, truth.get(name)] for name, n in summary["counts"].items()]
     counts += [[name, 0, n] for name, n in truth.items() if name not in summary["counts"]]
     sections = [
-        ("Totals", para(f"{summary['total']} utterances")),
-        ("Labels", _table(["label", "predicted", "true"], counts, markdown)),
+        ("Totals", f"{summary['total']} utterances"),
+        ("Labels", _table(["label", "predicted", "true"], counts)),
     ]
     metrics = summary["metrics"]
     if metrics is None:
-        sections.append(("Metrics", para(summary["note"])))
+        sections.append(("Metrics", summary["note"]))
     else:
         text = f"accuracy {metrics['accuracy']}, macro-F1 {metrics['macro_f1']} over {metrics['rows']} labelled rows"
         if metrics["mismatch_recall"] is not None:
             text += f", mismatch recall {metrics['mismatch_recall']}"
         rows = [[name, v["precision"], v["recall"], v["f1"]] for name, v in metrics["per_label"].items()]
-        sections.append(
-            ("Metrics", para(text) + "\n\n" + _table(["label", "precision", "recall", "F1"], rows, markdown))
-        )
+        sections.append(("Metrics", text + "\n\n" + _table(["label", "precision", "recall", "F1"], rows)))
+    if summary.get("notes"):
+        sections.append(("Notes", "\n\n".join(summary["notes"])))
     pictures = [name for name in (summary["files"]["confusion"], summary["files"]["scores"]) if name]
-    embed = "![{0}]({0})" if markdown else '<p><img src="{0}" alt="{0}"></p>'
-    sections.append(("Pictures", "\n\n".join(embed.format(name) for name in pictures)))
+    sections.append(("Pictures", "\n\n".join(f"![{name}]({name})" for name in pictures)))
     suspicious = [[row[key] for key in SUSPICIOUS_FIELDS] for row in summary["suspicious"]]
-    sections.append(("Most suspicious", _table(SUSPICIOUS_FIELDS, suspicious, markdown)))
-    link = "[{0}]({0})" if markdown else '<a href="{0}">{0}</a>'
-    sections.append(("Files", ", ".join(link.format(name) for name in summary["files"]["data"])))
-    if markdown:
-        return "# QC report\n\n" + "\n\n".join(f"## {title}\n\n{body}" for title, body in sections) + "\n"
-    body = "\n".join(f"<h2>{title}</h2>\n{body}" for title, body in sections)
-    style = "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 6px}"
-    head = f'<meta charset="utf-8"><title>QC report</title><style>{style}</style>'
-    return f"<!doctype html>\n<html><head>{head}</head><body>\n<h1>QC report</h1>\n{body}\n</body></html>\n"
+    sections.append(("Most suspicious", _table(SUSPICIOUS_FIELDS, suspicious)))
+    sections.append(("Files", ", ".join(f"[{name}]({name})" for name in summary["files"]["data"])))
+    return "# QC report\n\n" + "\n\n".join(f"## {title}\n\n{body}" for title, body in sections) + "\n"
 
 
 def _report_files(directory: Path) -> list[Path]:
@@ -328,13 +347,16 @@ def _report_files(directory: Path) -> list[Path]:
     return [directory / REPORT, *ranks]
 
 
-def write_summary(directory: Path, config: ReportConfig) -> dict[str, Any]:
-    """Writes ``report.csv``, ``summary.json``, ``summary.md``, ``index.html``, ``scores.png`` and, when true
+def write_summary(
+    directory: Path, config: ReportConfig, *, notes: Sequence[str] = (), files: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Writes ``report.csv``, ``summary.json``, ``summary.md``, ``report.html``, ``scores.png`` and, when true
     labels are known, ``confusion.png`` from the report files in ``directory``; returns the summary.
 
     Rows of every rank's file are read (the first row of an id wins). Metrics are computed over the
     rows with a true label; the ``suspicious`` list puts unreadable rows first, then the highest
-    suspicion.
+    suspicion. ``notes`` (sentences) appear under "Notes" and ``files`` (names in ``directory``)
+    are linked with the data files; the heuristic baseline passes its rules this way.
     """
     import matplotlib
 
@@ -383,10 +405,15 @@ def write_summary(directory: Path, config: ReportConfig) -> dict[str, Any]:
         "true_counts": dict(Counter(true for true, _ in pairs)) or None,
         "metrics": metrics,
         "note": note,
+        "notes": list(notes),
         "suspicious": [{key: row.get(key) for key in SUSPICIOUS_FIELDS} for row in ranked[: config.suspicious]],
-        "files": {"confusion": confusion, "scores": "scores.png", "data": [REPORT, "report.csv", "summary.json"]},
+        "files": {
+            "confusion": confusion,
+            "scores": "scores.png",
+            "data": [REPORT, "report.csv", "summary.json", *files],
+        },
     }
     _write_atomic(directory / "summary.json", json.dumps(summary, indent=2) + "\n")
-    _write_atomic(directory / "summary.md", _page(summary, markdown=True))
-    _write_atomic(directory / "index.html", _page(summary, markdown=False))
+    _write_atomic(directory / "summary.md", _markdown(summary))
+    _write_atomic(directory / PAGE, render_page(summary, directory, SUSPICIOUS_FIELDS))
     return summary

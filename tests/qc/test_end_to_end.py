@@ -10,6 +10,7 @@ import pytest
 
 from mmzoo.cli.main import main
 from mmzoo.qc.datamodule import LABELS
+from mmzoo.qc.heuristics import HeuristicBaseline
 from mmzoo.qc.report import read_report
 
 from ..conftest import RECIPES
@@ -109,7 +110,7 @@ def test_predict_writes_the_qc_report(qc_run):
     assert summary["counts"]["unreadable"] == 2
     assert [s["id"] for s in summary["suspicious"][:2]] == ["broken", "silent-text"]
     assert not (report / "confusion.png").exists() and summary["metrics"] is None
-    page = (report / "index.html").read_text()
+    page = (report / "report.html").read_text()
     assert "scores.png" in page and (report / "scores.png").stat().st_size > 1000
 
 
@@ -154,11 +155,22 @@ def test_heuristic_baseline_fits_on_train_and_reports_on_a_split(qc_run):
     recipe, _, group = qc_run
     assert main(["qc", "baseline", str(recipe), "--split", "val"]) == 0
     run_dir = sorted(group.glob("*-baseline-val*"))[-1]
-    rules = json.loads((run_dir / "baseline.json").read_text())["rules"]
-    assert {rule["label"] for rule in rules} == {"clipped", "dropout", "truncated", "noisy"}
+    data = json.loads((run_dir / "baseline.json").read_text())
+    baseline = HeuristicBaseline.from_dict(data)
+    assert data["model"] == "decision_tree" and set(data["labels"]) <= set(LABELS)
     results = json.loads((run_dir / "results.json").read_text())
     assert results["split"] == "val" and results["metrics"]["rows"] == 20
-    assert results["metrics"]["per_label"].get("mismatch", {"recall": 0.0})["recall"] == 0.0
+    assert set(results["metrics"]["per_label"]["ok"]) == {"precision", "recall", "f1"}
+    # every label with training rows is predictable, or the report says which is not
+    assert results["never_predicted"] == baseline.never_predicted == data["never_predicted"]
+    summary = json.loads((run_dir / "report" / "summary.json").read_text())
+    assert all(any(name in note for note in summary["notes"]) for name in baseline.never_predicted)
+    rules = (run_dir / "rules.txt").read_text()
+    assert "class:" in rules and rules == (run_dir / "report" / "rules.txt").read_text()
+    assert "rules.txt" in (run_dir / "report" / "report.html").read_text()
+    # the report's labels are the tree's, row by row
+    report = [json.loads(line) for line in (run_dir / "report" / "report.jsonl").read_text().splitlines()]
+    assert [row["label"] for row in report] == baseline.predict([row["features"] for row in report])
     assert (run_dir / "report" / "confusion.png").is_file()
 
 

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from mmzoo.data.fields import DEFAULT_ALPHABET
+from mmzoo.ops.text import DEFAULT_ALPHABET
 from mmzoo.qc.report import (
     QCReportWriter,
     ReportConfig,
@@ -157,7 +157,7 @@ def _is_png(path: Path) -> bool:
 def test_writer_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "qc"
     _predict(out, ROWS, ReportConfig(labels=LABELS3, suspicious=3), unreadable=[BAD])
-    assert str(out / "index.html") in capsys.readouterr().out
+    assert str(out / "report.html") in capsys.readouterr().out
     rows = read_report(out / "report.jsonl")
     assert [row["id"] for row in rows] == ["bad", "u0", "u1", "u2", "u3", "u4", "u5"]
     assert [row["label"] for row in rows[1:]] == [pred for _, pred in PAIRS]
@@ -182,8 +182,8 @@ def test_writer_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert [row["id"] for row in summary["suspicious"]][:2] == ["bad", "u4"] and len(summary["suspicious"]) == 3
 
     assert _is_png(out / "confusion.png") and _is_png(out / "scores.png")
-    page = (out / "index.html").read_text(encoding="utf-8")
-    assert 'src="confusion.png"' in page and 'src="scores.png"' in page and 'href="report.csv"' in page
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert page.count('src="data:image/png;base64,') == 2 and 'href="report.csv"' in page
     assert "&lt;EOF&gt; &amp; more" in page and "<EOF>" not in page
     markdown = (out / "summary.md").read_text(encoding="utf-8")
     assert "(confusion.png)" in markdown and "(scores.png)" in markdown and "report.jsonl" in markdown
@@ -209,7 +209,7 @@ def test_without_truths_there_is_no_confusion_matrix(tmp_path: Path) -> None:
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["metrics"] is None and summary["true_counts"] is None and "no true labels" in summary["note"]
     assert not (out / "confusion.png").exists() and _is_png(out / "scores.png")
-    assert "no true labels" in (out / "index.html").read_text(encoding="utf-8")
+    assert "no true labels" in (out / "report.html").read_text(encoding="utf-8")
 
 
 def test_other_ranks_write_their_own_file(tmp_path: Path) -> None:
