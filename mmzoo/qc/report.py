@@ -37,6 +37,7 @@ from typing import Any
 from mmzoo.data.fields import transcript_tokenizer
 from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 from mmzoo.predictions import JsonlPredictionWriter, read_jsonl, repair_jsonl
+from mmzoo.qc.findings import finding
 from mmzoo.qc.page import PAGE, render_page
 
 __all__ = [
@@ -125,7 +126,7 @@ def report_row(prediction: Mapping[str, Any], config: ReportConfig) -> dict[str,
     if match_score is not None:
         terms.append(1.0 - match_score)
     truth = (prediction.get("targets") or {}).get("quality")  # the speech_qc target, whatever the head is called
-    return {
+    row = {
         "id": str(prediction["id"]),
         "audio": meta.get("audio"),
         "text": meta.get("text"),
@@ -138,8 +139,9 @@ def report_row(prediction: Mapping[str, Any], config: ReportConfig) -> dict[str,
         "cer": cer,
         "snr_db_pred": None if snr_value is None else round(float(snr_value), 4),
         "features": dict(meta["features"]) if meta.get("features") is not None else None,
-        "finding": None,
     }
+    row["finding"] = finding(row)
+    return row
 
 
 def unreadable_row(row_id: str, audio: str | None, text: str | None, reason: str) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def test_report_row_fields() -> None:
     assert row["snr_db_pred"] == 12.5
     assert row["features"] == {"snr_db": 31.2, "clipping_ratio": 0.0}
     assert row["suspicion"] == pytest.approx(0.98)  # max(1 - P(ok), 1 - match) = max(0.98, 0.1)
-    assert row["finding"] is None
+    assert row["finding"] == "clipped (p 0.90); 0.0% of samples clipped flat"
 
 
 def test_report_row_without_optional_heads() -> None:
