@@ -187,10 +187,16 @@ class Entry:
         return self.factory(**kwargs)
 
 
-def factory_origin(factory: Any) -> tuple[str, str]:
-    """``(module, qualname)`` of a factory (of the function a ``functools.partial`` wraps)."""
+def _unwrapped(factory: Any) -> Any:
+    """The class or function a ``functools.partial`` wraps (the factory itself otherwise)."""
     while isinstance(factory, functools.partial):
         factory = factory.func
+    return factory
+
+
+def factory_origin(factory: Any) -> tuple[str, str]:
+    """``(module, qualname)`` of a factory (of the function a ``functools.partial`` wraps)."""
+    factory = _unwrapped(factory)
     return str(getattr(factory, "__module__", "?")), str(getattr(factory, "__qualname__", type(factory).__qualname__))
 
 
@@ -202,8 +208,7 @@ def factory_path(factory: Any) -> str:
 def _signature_target(factory: Callable[..., Any]) -> Callable[..., Any]:
     """The function whose annotations type a factory's options: a class's ``__init__``, and for a
     ``functools.partial`` that of the class or function it wraps."""
-    while isinstance(factory, functools.partial):
-        factory = factory.func
+    factory = _unwrapped(factory)
     return factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
 
 
@@ -249,9 +254,7 @@ def schema_of(
     documented there, less the arguments it binds by position; an argument it binds by keyword
     stays an option, with the bound value as its default.
     """
-    wrapped = factory
-    while isinstance(wrapped, functools.partial):
-        wrapped = wrapped.func
+    wrapped = _unwrapped(factory)
     target = _signature_target(factory)
     # A partial's own signature (no ``self``) already drops and re-defaults what it binds.
     signature = inspect.signature(factory if wrapped is not factory else target)
@@ -413,11 +416,12 @@ class Registrar:
             )
             return
         options, accepts_extra, accepted = schema
+        declared = _unwrapped(factory)  # a functools.partial's class or function
         entry = Entry(
             name=name,
             kind=self.kind,
             factory=factory,
-            doc=doc if doc is not None else _first_line(factory.__doc__),
+            doc=doc if doc is not None else _first_line(declared.__doc__),
             plugin=self.plugin,
             distribution=self.distribution,
             options=options,
@@ -427,8 +431,8 @@ class Registrar:
             docs_url=docs_url,
             paper=paper,
             # What the component's class declares (mmzoo.contracts), read once here.
-            handles_missing=bool(getattr(factory, "handles_missing", False)),
-            input_kinds=_input_kinds(factory),
+            handles_missing=bool(getattr(declared, "handles_missing", False)),
+            input_kinds=_input_kinds(declared),
         )
         self._registry.add(entry)
 

@@ -205,6 +205,17 @@ def test_a_partial_has_the_options_of_what_it_wraps():
     assert _where(keyword) == _where(Widget) and "test_registry.py:" in _where(positional)
 
 
+def test_a_partial_keeps_the_declarations_of_what_it_wraps():
+    class Missing(Widget):
+        """A widget that handles missing modalities."""
+
+        handles_missing = True
+
+    registry = _load_quietly(_register(("missing", functools.partial(Missing, mode="b"), {})))
+    entry = registry.get("fusion", "missing")
+    assert entry.handles_missing and entry.doc == "A widget that handles missing modalities."
+
+
 def test_every_builtin_declares_its_options_correctly(registry):
     assert registry.failed_components == {} and registry.failed_plugins == {}
 
