@@ -18,9 +18,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAGE", "render_page"]
+from mmzoo.qc.ranking import ranking_rows, ranking_sentence
+
+__all__ = ["PAGE", "PICTURES", "render_page"]
 
 PAGE = "report.html"
+#: The pictures a summary may name (``summary["files"][key]``), in the order they are shown.
+PICTURES: tuple[str, ...] = ("confusion", "pr", "scores")
 
 _STYLE = """
 body{font-family:sans-serif;margin:1.5em;max-width:80em}
@@ -125,9 +129,16 @@ def render_page(summary: Mapping[str, Any], directory: Path, fields: Sequence[st
             text += f", mismatch recall {metrics['mismatch_recall']}"
         per_label = [[name, v["precision"], v["recall"], v["f1"]] for name, v in metrics["per_label"].items()]
         parts += [f"<p>{html.escape(text)}</p>", _plain_table(["label", "precision", "recall", "F1"], per_label)]
+    ranking = summary.get("ranking")
+    if ranking:
+        parts += [
+            "<h2>Ranking</h2>",
+            f"<p>{html.escape(ranking_sentence(ranking))}</p>",
+            _plain_table(*ranking_rows(ranking)),
+        ]
     if summary.get("notes"):
         parts += ["<h2>Notes</h2>", *(f"<p>{html.escape(note)}</p>" for note in summary["notes"])]
-    pictures = [name for name in (summary["files"].get("confusion"), summary["files"].get("scores")) if name]
+    pictures = [summary["files"][key] for key in PICTURES if summary["files"].get(key)]
     found = [(directory / name, name) for name in pictures if (directory / name).is_file()]
     if found:
         parts += ["<h2>Pictures</h2>", *(_picture(path, name) for path, name in found)]

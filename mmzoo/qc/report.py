@@ -38,7 +38,8 @@ from mmzoo.data.fields import transcript_tokenizer
 from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 from mmzoo.predictions import JsonlPredictionWriter, read_jsonl, repair_jsonl
 from mmzoo.qc.findings import finding
-from mmzoo.qc.page import PAGE, render_page
+from mmzoo.qc.page import PAGE, PICTURES, render_page
+from mmzoo.qc.ranking import pr_figure, ranking_quality, ranking_rows, ranking_sentence
 
 __all__ = [
     "QCReportWriter",
@@ -336,7 +337,10 @@ def _markdown(summary: dict[str, Any]) -> str:
         sections.append(("Metrics", text + "\n\n" + _table(["label", "precision", "recall", "F1"], rows)))
     if summary.get("notes"):
         sections.append(("Notes", "\n\n".join(summary["notes"])))
-    pictures = [name for name in (summary["files"]["confusion"], summary["files"]["scores"]) if name]
+    if summary.get("ranking"):
+        ranking = summary["ranking"]
+        sections.append(("Ranking", ranking_sentence(ranking) + "\n\n" + _table(*ranking_rows(ranking))))
+    pictures = [summary["files"][key] for key in PICTURES if summary["files"].get(key)]
     sections.append(("Pictures", "\n\n".join(f"![{name}]({name})" for name in pictures)))
     suspicious = [[row[key] for key in SUSPICIOUS_FIELDS] for row in summary["suspicious"]]
     sections.append(("Most suspicious", _table(SUSPICIOUS_FIELDS, suspicious)))
@@ -399,6 +403,11 @@ def write_summary(
         note = "no true labels in the report: no metrics and no confusion matrix"
         (directory / "confusion.png").unlink(missing_ok=True)
     _plot_scores(table, labels, directory / "scores.png")
+    pr_curves = pr_figure(table, config.labels)
+    if pr_curves is not None:
+        _save_figure(pr_curves, directory / "pr.png")
+    else:
+        (directory / "pr.png").unlink(missing_ok=True)
 
     ranked = sorted(table, key=lambda row: (row["label"] != UNREADABLE, -(row["suspicion"] or 0.0)))
     summary: dict[str, Any] = {
@@ -406,12 +415,14 @@ def write_summary(
         "counts": {name: sum(row["label"] == name for row in table) for name in labels},
         "true_counts": dict(Counter(true for true, _ in pairs)) or None,
         "metrics": metrics,
+        "ranking": ranking_quality(table, config.labels),
         "note": note,
         "notes": list(notes),
         "suspicious": [{key: row.get(key) for key in SUSPICIOUS_FIELDS} for row in ranked[: config.suspicious]],
         "files": {
             "confusion": confusion,
             "scores": "scores.png",
+            "pr": None if pr_curves is None else "pr.png",
             "data": [REPORT, "report.csv", "summary.json", *files],
         },
     }

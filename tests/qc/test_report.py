@@ -183,7 +183,7 @@ def test_writer_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
     assert _is_png(out / "confusion.png") and _is_png(out / "scores.png")
     page = (out / "report.html").read_text(encoding="utf-8")
-    assert page.count('src="data:image/png;base64,') == 2 and 'href="report.csv"' in page
+    assert page.count('src="data:image/png;base64,') == 3 and 'href="report.csv"' in page  # confusion, pr, scores
     assert "&lt;EOF&gt; &amp; more" in page and "<EOF>" not in page
     markdown = (out / "summary.md").read_text(encoding="utf-8")
     assert "(confusion.png)" in markdown and "(scores.png)" in markdown and "report.jsonl" in markdown
