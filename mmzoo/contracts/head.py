@@ -23,6 +23,9 @@ class Head(nn.Module):
     """
 
     reads_inputs: bool = False
+    #: How many classes (or labels) the head scores, for heads that score classes; objectives
+    #: that score them take it as their default ``num_classes``.
+    num_classes: int | None = None
 
     def forward(self, fused: Fused, encoded: Mapping[str, Encoded]) -> Any:  # pragma: no cover
         raise NotImplementedError

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from mmzoo.ops.attention import attention
+from mmzoo.ops.attention import attention, check_heads
 
 __all__ = [
     "SelfAttention",
@@ -42,9 +42,7 @@ class SelfAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
-        self.heads = heads
+        self.heads = check_heads(dim, heads)
         self.dropout = dropout
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)

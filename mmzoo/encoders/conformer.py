@@ -14,6 +14,7 @@ from mmzoo.contracts import Encoded, Encoder, ModalitySpec
 from mmzoo.encoders._input import InputProjection
 from mmzoo.encoders._sequence import masked_group_norm
 from mmzoo.encoders._subsample import ConvSubsampling
+from mmzoo.ops.attention import check_heads
 from mmzoo.ops.masking import masked_max, masked_mean
 
 __all__ = ["ConformerEncoder"]
@@ -119,8 +120,7 @@ class ConformerEncoder(Encoder):
             raise ValueError(f"layers must be at least 1, got {layers}")
         if kernel_size % 2 == 0:
             raise ValueError(f"kernel_size must be odd, got {kernel_size}")
-        if dim % heads:
-            raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
+        check_heads(dim, heads)
         self.dim = dim
         self.pool = pool
         self.input = InputProjection(input_spec, dim)

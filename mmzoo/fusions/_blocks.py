@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from mmzoo.contracts import Encoded
 from mmzoo.encoders._transformer import TransformerBlock, transformer_mlp
-from mmzoo.ops.attention import attention
+from mmzoo.ops.attention import attention, check_heads
 
 __all__ = [
     "modality_order",
@@ -77,9 +77,7 @@ class CrossAttention(nn.Module):
 
     def __init__(self, dim: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
-        if dim % heads:
-            raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
-        self.heads = heads
+        self.heads = check_heads(dim, heads)
         self.dropout = dropout
         self.q = nn.Linear(dim, dim)
         self.kv = nn.Linear(dim, 2 * dim)

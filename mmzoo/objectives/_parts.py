@@ -13,7 +13,31 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["class_weight", "metrics_with_parts", "metric_outputs"]
+from mmzoo.contracts.head import Head
+
+__all__ = ["check_label_smoothing", "class_weight", "head_num_classes", "metrics_with_parts", "metric_outputs"]
+
+
+def check_label_smoothing(label_smoothing: float) -> float:
+    """``label_smoothing`` itself, after checking it lies in ``[0, 1)``.
+
+    Raises:
+        ValueError: it does not.
+    """
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
+    return label_smoothing
+
+
+def head_num_classes(num_classes: int | None, heads: Mapping[str, Any] | None, head: str) -> int | None:
+    """The objective's ``num_classes`` option, or else the scored head's :attr:`Head.num_classes`.
+
+    ``None`` when neither is known (the head is not built yet, or does not score classes).
+    """
+    if num_classes is not None:
+        return num_classes
+    scored = (heads or {}).get(head)
+    return scored.num_classes if isinstance(scored, Head) else None
 
 
 def class_weight(

@@ -11,7 +11,13 @@ from torch import Tensor
 
 from mmzoo.constraints import NonNegativeFloat, PositiveInt, Range
 from mmzoo.contracts import Batch, Objective
-from mmzoo.objectives._parts import class_weight, metric_outputs, metrics_with_parts
+from mmzoo.objectives._parts import (
+    check_label_smoothing,
+    class_weight,
+    head_num_classes,
+    metric_outputs,
+    metrics_with_parts,
+)
 
 __all__ = ["BCEObjective"]
 
@@ -51,12 +57,10 @@ class BCEObjective(Objective):
         part_metrics: list[str] = [],  # noqa: B006 - read only
     ) -> None:
         super().__init__()
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.head = head
         self.target = target
-        self.label_smoothing = label_smoothing
-        self.num_classes = num_classes or getattr((heads or {}).get(head), "num_classes", None)
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.num_classes = head_num_classes(num_classes, heads, head)
         self.register_buffer("pos_weight", class_weight("pos_weight", pos_weight, self.num_classes, head, "labels"))
         self.metric_names = list(metrics)
         self.part_metrics = list(part_metrics)

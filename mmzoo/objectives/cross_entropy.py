@@ -11,7 +11,13 @@ from torch import Tensor
 
 from mmzoo.constraints import NonNegativeFloat, Range
 from mmzoo.contracts import Batch, Objective, logits_of
-from mmzoo.objectives._parts import class_weight, metric_outputs, metrics_with_parts
+from mmzoo.objectives._parts import (
+    check_label_smoothing,
+    class_weight,
+    head_num_classes,
+    metric_outputs,
+    metrics_with_parts,
+)
 
 __all__ = ["CrossEntropyObjective"]
 
@@ -49,12 +55,10 @@ class CrossEntropyObjective(Objective):
         part_metrics: list[str] = [],  # noqa: B006 - read only
     ) -> None:
         super().__init__()
-        if not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.head = head
         self.target = target
-        self.label_smoothing = label_smoothing
-        self.num_classes = num_classes or getattr((heads or {}).get(head), "num_classes", None)
+        self.label_smoothing = check_label_smoothing(label_smoothing)
+        self.num_classes = head_num_classes(num_classes, heads, head)
         self.register_buffer(
             "class_weights", class_weight("class_weights", class_weights, self.num_classes, head, "classes")
         )

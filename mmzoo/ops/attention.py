@@ -29,12 +29,31 @@ from torch import Tensor
 
 from mmzoo.ops.fused_attention import PADDING_SEGMENT, SHARED_SEGMENT, fused_attention, fused_attention_unsupported
 
-__all__ = ["attention", "attention_backend", "current_attention_backend", "segment_mask", "BACKENDS", "SHARED_SEGMENT"]
+__all__ = [
+    "attention",
+    "attention_backend",
+    "check_heads",
+    "current_attention_backend",
+    "segment_mask",
+    "BACKENDS",
+    "SHARED_SEGMENT",
+]
 
 #: Accepted values of ``model.attention``.
 BACKENDS: tuple[str, ...] = ("auto", "sdpa", "fused")
 
 _backend = "auto"
+
+
+def check_heads(dim: int, heads: int) -> int:
+    """``heads`` itself, after checking that ``dim`` splits evenly into that many heads.
+
+    Raises:
+        ValueError: ``dim`` is not a multiple of ``heads``.
+    """
+    if dim % heads:
+        raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
+    return heads
 
 
 @contextlib.contextmanager

@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from mmzoo.ops.noise import gaussian_noise
+
 __all__ = ["add_noise", "clip", "dropout", "make_noise", "mismatch_transcript", "snr_db_of", "truncate"]
 
 
@@ -54,13 +56,7 @@ def make_noise(
         ValueError: an unknown kind, or ``babble`` without usable sources.
     """
     if kind in ("white", "pink"):
-        white = torch.randn(length, generator=generator)
-        if kind == "white":
-            return white
-        spectrum = torch.fft.rfft(white)
-        shaping = torch.arange(spectrum.shape[0], dtype=torch.float32).rsqrt()
-        shaping[0] = 0.0
-        return torch.fft.irfft(spectrum * shaping, n=length)
+        return gaussian_noise(length, kind, generator)
     if kind != "babble":
         raise ValueError(f"noise kind must be white, pink or babble, got {kind!r}")
     sources = [s.float() for s in babble_sources or () if s.numel() and _power(s) > 0]

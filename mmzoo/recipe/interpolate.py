@@ -21,7 +21,7 @@ import re
 from typing import Any
 
 from mmzoo.errors import Problem, RecipeError
-from mmzoo.recipe.loader import LoadedRecipe, join_key, location_of
+from mmzoo.recipe.loader import LoadedRecipe, join_key, location_of, lookup_key
 
 __all__ = ["resolve_interpolations"]
 
@@ -33,15 +33,12 @@ class _Unresolvable(Exception):
 
 
 def _lookup(data: Any, dotted: str) -> Any:
-    node = data
-    for part in dotted.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise _Unresolvable(f"'${{{dotted}}}' refers to a key that does not exist")
-    return node
+    try:
+        if not dotted:
+            raise KeyError(dotted)
+        return lookup_key(data, dotted)
+    except KeyError:
+        raise _Unresolvable(f"'${{{dotted}}}' refers to a key that does not exist") from None
 
 
 def resolve_interpolations(recipe: LoadedRecipe) -> None:

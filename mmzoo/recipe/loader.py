@@ -32,6 +32,7 @@ __all__ = [
     "load_recipe_file",
     "join_key",
     "location_of",
+    "lookup_key",
     "parse_scalar",
 ]
 
@@ -198,7 +199,12 @@ def deep_merge(base: Any, child: Any, key: str = "") -> Any:
     return merged
 
 
-def _exists(data: Any, dotted: str) -> bool:
+def lookup_key(data: Any, dotted: str) -> Any:
+    """The value at a dotted key (``model.fusion.dim``, list items by index; ``""`` is ``data``).
+
+    Raises:
+        KeyError: no value stands at that key.
+    """
     node = data
     for part in dotted.split(".") if dotted else []:
         if isinstance(node, dict) and part in node:
@@ -206,7 +212,15 @@ def _exists(data: Any, dotted: str) -> bool:
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
-            return False
+            raise KeyError(dotted)
+    return node
+
+
+def _exists(data: Any, dotted: str) -> bool:
+    try:
+        lookup_key(data, dotted)
+    except KeyError:
+        return False
     return True
 
 

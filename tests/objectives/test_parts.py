@@ -29,3 +29,29 @@ def test_objectives_check_the_length_against_the_head(registry, name, option, me
     objective = entry.build({"head": "label", "target": "y", "num_classes": 3, option: [1.0, 2.0, 0.5]}, {"heads": {}})
     assert objective.state_dict()[option].tolist() == [1.0, 2.0, 0.5]
     assert option not in entry.build({"head": "label", "target": "y"}, {"heads": {}}).state_dict()
+
+
+def test_objectives_default_num_classes_to_the_declared_head_attribute():
+    from torch import nn
+
+    from mmzoo.heads.classification import ClassificationHead
+    from mmzoo.objectives._parts import head_num_classes
+
+    head = ClassificationHead(in_dim=4, num_classes=5)
+    assert head_num_classes(None, {"label": head}, "label") == 5
+    assert head_num_classes(3, {"label": head}, "label") == 3  # the option wins
+    assert head_num_classes(None, {"label": head}, "other") is None
+    assert head_num_classes(None, None, "label") is None
+
+    undeclared = nn.Linear(4, 5)  # not a Head: nothing is probed on it
+    undeclared.num_classes = 5  # type: ignore[assignment]
+    assert head_num_classes(None, {"label": undeclared}, "label") is None
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, 1.5])
+def test_label_smoothing_outside_zero_one_is_refused(value):
+    from mmzoo.objectives._parts import check_label_smoothing
+
+    with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
+        check_label_smoothing(value)
+    assert check_label_smoothing(0.25) == 0.25

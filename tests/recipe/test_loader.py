@@ -92,3 +92,15 @@ def test_self_extends_is_a_cycle(tmp_path):
 
 def test_deep_merge_replaces_lists():
     assert deep_merge({"a": [1, 2], "b": {"c": 1}}, {"a": [3], "b": {"d": 2}}) == {"a": [3], "b": {"c": 1, "d": 2}}
+
+
+def test_lookup_key_follows_mappings_and_list_indices():
+    from mmzoo.recipe.loader import lookup_key
+
+    data = {"model": {"heads": [{"dim": 3}]}, "a": None}
+    assert lookup_key(data, "model.heads.0.dim") == 3
+    assert lookup_key(data, "a") is None
+    assert lookup_key(data, "") is data
+    for missing in ("model.heads.1", "model.heads.x", "model.fusion", "a.b"):
+        with pytest.raises(KeyError):
+            lookup_key(data, missing)

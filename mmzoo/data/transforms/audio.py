@@ -19,6 +19,7 @@ from torch import Tensor
 from mmzoo.constraints import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt, Range
 from mmzoo.contracts import ModalitySpec
 from mmzoo.contracts.transform import Transform
+from mmzoo.ops.noise import gaussian_noise
 
 __all__ = [
     "Resample",
@@ -497,13 +498,7 @@ class AddNoise(Transform):
 
     def make_noise(self, length: int, generator: torch.Generator) -> Tensor:
         """Unscaled noise ``(length,)`` of the configured colour."""
-        white = torch.randn(length, generator=generator)
-        if self.noise == "white":
-            return white
-        spectrum = torch.fft.rfft(white)
-        shaping = torch.arange(spectrum.shape[0], dtype=torch.float32).rsqrt()
-        shaping[0] = 0.0  # no DC offset
-        return torch.fft.irfft(spectrum * shaping, n=length)
+        return gaussian_noise(length, self.noise, generator)
 
     def __call__(self, value: Tensor, generator: torch.Generator) -> Tensor:
         snr = self.draw_snr(generator)
