@@ -34,6 +34,59 @@ def summary_of(run_dir: Path) -> dict:
     return json.loads((run_dir / "report" / "summary.json").read_text())
 
 
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.2f}"
+
+
+def comparison_table(summaries: dict[str, dict]) -> list[str]:
+    """Markdown lines comparing QC summaries side by side (columns in the given order).
+
+    Per label: F1 and recall; then macro-F1, accuracy, mismatch precision, the expected calibration
+    error after and before the temperature, the temperature, and precision at k of the suspicion
+    ranking (k = 10, 50 and the number of unusable rows, where precision equals recall).
+    """
+    names = list(summaries)
+    metrics = {name: summary["metrics"] for name, summary in summaries.items()}
+    labels = list(metrics[names[0]]["per_label"])
+    lines = ["| measure | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+
+    def row(title: str, values: list[float | None], bold: bool = False) -> None:
+        cells = [_cell(v) for v in values]
+        if bold:
+            title, cells = f"**{title}**", [f"**{c}**" for c in cells]
+        lines.append(f"| {title} | " + " | ".join(cells) + " |")
+
+    for label in labels:
+        row(f"{label} F1", [metrics[n]["per_label"][label]["f1"] for n in names])
+    row("macro-F1", [metrics[n]["macro_f1"] for n in names], bold=True)
+    row("accuracy", [metrics[n]["accuracy"] for n in names])
+    for label in labels:
+        row(f"{label} recall", [metrics[n]["per_label"][label]["recall"] for n in names])
+    row("mismatch precision", [metrics[n]["per_label"]["mismatch"]["precision"] for n in names])
+    calibration = {n: summaries[n].get("calibration") or {} for n in names}
+    row("ECE (quality probabilities)", [calibration[n].get("ece") for n in names])
+    row("ECE before calibration", [(calibration[n].get("uncalibrated") or {}).get("ece") for n in names])
+    row("temperature", [calibration[n].get("temperature") for n in names])
+    for k_name in ("10", "50", "R"):
+        values = []
+        for n in names:
+            ranking = summaries[n].get("ranking") or {}
+            k = ranking.get("unusable") if k_name == "R" else int(k_name)
+            found = [item["precision"] for item in ranking.get("at_k", []) if item["k"] == k]
+            values.append(found[0] if found else None)
+        row(f"precision@{k_name}", values)
+    unusable = (summaries[names[0]].get("ranking") or {}).get("unusable")
+    lines += [
+        "",
+        "ECE: expected calibration error of the quality label's top probability, 15 equal-width bins; the"
+        " models' temperature is fitted on the validation split (`calibrate: true`), the baseline's"
+        " probabilities are its decision tree's leaf frequencies. precision@k: the share of truly unusable"
+        f" rows (true label other than `ok`) among the first k rows of the report's ranking; R = {unusable},"
+        " the number of unusable rows.",
+    ]
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs")
@@ -58,7 +111,7 @@ def main() -> None:
     results: dict[str, dict] = {}
     timings: dict[str, float] = {}
     baseline_dir = run_baseline(RECIPES["audio + text"], common + evaluation, split="test")
-    results["heuristic baseline"] = summary_of(baseline_dir)["metrics"]
+    results["heuristic baseline"] = summary_of(baseline_dir)
     reused = {variant.replace("+", " + ").replace("-", " "): Path(path) for variant, path in args.reuse}
     for name, recipe in RECIPES.items():
         if name in reused:
@@ -73,9 +126,8 @@ def main() -> None:
             fit_dir,
             [*common, *evaluation, f"data.predict={TEST}", "data.corrupt=[predict]"],
         )
-        results[name] = summary_of(predicted.run_dir)["metrics"]
+        results[name] = summary_of(predicted.run_dir)
 
-    labels = list(results["audio + text"]["per_label"])
     lines = [
         "# Speech QC: baseline vs audio only vs audio + text",
         "",
@@ -83,22 +135,12 @@ def main() -> None:
         + (f" (`--epochs {args.epochs}`)" if args.epochs else "")
         + f" on {describe_cpu()}.",
         "",
-        f"Test split of `recipes/data/sentences` ({results['audio + text']['rows']} examples: each of the 40"
-        f" held-out utterances corrupted {args.eval_copies} times; sentences and voices unseen in training)."
-        " F1 per label, then macro-F1 over the six labels, accuracy, and mismatch recall and precision.",
+        f"Test split of `recipes/data/sentences` ({results['audio + text']['metrics']['rows']} examples: each of"
+        f" the 40 held-out utterances corrupted {args.eval_copies} times; sentences and voices unseen in"
+        " training).",
         "",
-        "| label | " + " | ".join(results) + " |",
-        "|---|" + "---|" * len(results),
+        *comparison_table(results),
     ]
-    for label in labels:
-        lines.append(
-            f"| {label} | " + " | ".join(f"{r['per_label'][label]['f1']:.2f}" for r in results.values()) + " |"
-        )
-    lines.append("| **macro-F1** | " + " | ".join(f"**{r['macro_f1']:.2f}**" for r in results.values()) + " |")
-    lines.append("| accuracy | " + " | ".join(f"{r['accuracy']:.2f}" for r in results.values()) + " |")
-    for measure in ("recall", "precision"):
-        cells = " | ".join(f"{r['per_label']['mismatch'][measure]:.2f}" for r in results.values())
-        lines.append(f"| mismatch {measure} | {cells} |")
     lines += [
         "",
         "Reading the mismatch rows: `ok` and `mismatch` examples have the same clean audio, so a model"
@@ -107,10 +149,19 @@ def main() -> None:
         " are the figures to compare."
         + (
             " The heuristic baseline never predicts `mismatch`."
-            if results["heuristic baseline"]["per_label"]["mismatch"]["recall"] == 0
+            if results["heuristic baseline"]["metrics"]["per_label"]["mismatch"]["recall"] == 0
             else ""
         ),
     ]
+    for name, summary in results.items():
+        if summary.get("asr"):
+            gate = summary["asr"]
+            verdict = "shown" if gate["shown"] else "not shown"
+            lines += [
+                "",
+                f"{name}: CTC transcripts {verdict} in the report (validation CER {_cell(gate['cer'])},"
+                f" bar {gate['bar']:g}).",
+            ]
     lines += [
         "",
         "Training time (`mmzoo fit`, wall clock, including validation each epoch): "

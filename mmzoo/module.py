@@ -25,7 +25,7 @@ from mmzoo.contracts import Batch, Encoded, Fused, LossOutput
 from mmzoo.errors import NonFiniteLossError
 from mmzoo.ops.attention import BACKENDS, attention_backend
 
-__all__ = ["MultimodalModule"]
+__all__ = ["MultimodalModule", "validation_metrics_of"]
 
 OptimizerFactory = Callable[[Any], torch.optim.Optimizer]
 SchedulerFactory = Callable[[torch.optim.Optimizer, int], dict[str, Any]]
@@ -33,12 +33,19 @@ SchedulerFactory = Callable[[torch.optim.Optimizer, int], dict[str, Any]]
 _METRIC_STAGES = ("val", "test")
 #: Where checkpoints keep the training epoch's running sums.
 _EPOCH_SUMS_KEY = "mmzoo_epoch_sums"
+#: Where checkpoints keep the validation metrics of the weights they hold.
+_VALIDATION_KEY = "mmzoo_validation_metrics"
 #: Training batches whose losses may wait on the device, unread, before a check reads them.
 _MAX_UNCHECKED = 1000
 _NONFINITE_HINT = (
     "lower optimizer.lr, set trainer.gradient_clip_val (e.g. 1.0), or check the inputs of those"
     " rows; checkpoints written before this step are kept"
 )
+
+
+def validation_metrics_of(checkpoint: Mapping[str, Any]) -> dict[str, float]:
+    """The ``val/...`` metrics a checkpoint saved with its weights (``{}`` for older checkpoints)."""
+    return dict(checkpoint.get(_VALIDATION_KEY, {}))
 
 
 def _loggers_write_this_step(trainer: Any) -> bool:
@@ -184,6 +191,9 @@ class MultimodalModule(pl.LightningModule):
         self._total_steps: int | None = None
         #: The last ``train/<key>_step`` values sent to the loggers.
         self.latest_step_logs: dict[str, float] = {}
+        #: The ``val/...`` metrics of the weights a loaded checkpoint holds (its latest validation);
+        #: every checkpoint saves them, so a later ``predict`` can read, say, the validation CER.
+        self.validation_metrics: dict[str, float] = {}
         self.encoders = nn.ModuleDict(dict(encoders))
         self.fusion = fusion
         self.heads = nn.ModuleDict(dict(heads))
@@ -370,6 +380,9 @@ class MultimodalModule(pl.LightningModule):
             for name, collection in collections.items():
                 self.objectives[name].update_metrics(collection, seen[name], batch)
                 self.log_dict(collection, on_step=False, on_epoch=True, batch_size=size)
+        if stage == "val":
+            for name, objective in self.objectives.items():
+                objective.validation_batch(seen[name], batch)
         return total
 
     def _log_training_step(self, total: Tensor, logs: Mapping[str, Tensor], size: int) -> None:
@@ -404,6 +417,10 @@ class MultimodalModule(pl.LightningModule):
         """No validation of weights a non-finite loss has already spoiled."""
         self._check_finite()
 
+    def on_validation_epoch_end(self) -> None:
+        for objective in self.objectives.values():
+            objective.validation_end()
+
     def on_train_end(self) -> None:
         self._check_finite()
 
@@ -424,9 +441,14 @@ class MultimodalModule(pl.LightningModule):
         """
         self._check_finite()
         checkpoint[_EPOCH_SUMS_KEY] = self._epoch_sums.state_dict()
+        trainer = self._trainer
+        if trainer is not None:
+            latest = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+            checkpoint[_VALIDATION_KEY] = latest or self.validation_metrics
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._epoch_sums.load_state_dict(checkpoint.get(_EPOCH_SUMS_KEY, {}))
+        self.validation_metrics = validation_metrics_of(checkpoint)
 
     def transfer_batch_to_device(self, batch: Any, device: torch.device, dataloader_idx: int) -> Any:
         """Move only the tensors of a :class:`Batch`; Lightning's generic walk would also visit every

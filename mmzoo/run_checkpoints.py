@@ -117,6 +117,7 @@ def _matching_fit_runs(recipe: Recipe, registry: Registry, which: str) -> list[P
 def load_weights(module: Any, checkpoint: Path, trust: bool) -> None:
     """Load a checkpoint's weights into ``module``, with clear errors for bad, untrusted or mismatched files."""
     from mmzoo.lifecycle.loading import read_checkpoint
+    from mmzoo.module import validation_metrics_of
 
     state = read_checkpoint(checkpoint, trust=trust)
     if not isinstance(state, dict) or "state_dict" not in state:
@@ -130,3 +131,4 @@ def load_weights(module: Any, checkpoint: Path, trust: bool) -> None:
             f"checkpoint {checkpoint} does not fit the model of this recipe ({shown})",
             hint="use the recipe the checkpoint was trained with: its run directory holds recipe.yaml",
         ) from exc
+    module.validation_metrics = validation_metrics_of(state)

@@ -17,7 +17,7 @@ read once when it is registered and kept on its registry entry (:class:`mmzoo.re
 from mmzoo.contracts.batch import Batch, Encoded, Fused, LossOutput, ModalityInput, ModalitySpec
 from mmzoo.contracts.encoder import Encoder
 from mmzoo.contracts.fusion import Fusion
-from mmzoo.contracts.head import Head, logits_of
+from mmzoo.contracts.head import CalibratedHead, Head, logits_of
 from mmzoo.contracts.objective import Objective
 from mmzoo.contracts.transform import Transform
 from mmzoo.contracts.weighting import Weighting
@@ -31,6 +31,7 @@ __all__ = [
     "LossOutput",
     "Encoder",
     "Fusion",
+    "CalibratedHead",
     "Head",
     "logits_of",
     "Objective",

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from mmzoo.contracts.batch import Encoded, Fused
 
-__all__ = ["Head", "logits_of"]
+__all__ = ["CalibratedHead", "Head", "logits_of"]
 
 
 class Head(nn.Module):
@@ -38,3 +39,38 @@ class Head(nn.Module):
 def logits_of(output: Any) -> Tensor:
     """A head output's class scores: the output itself, or its ``"logits"`` when it is a mapping."""
     return output["logits"] if isinstance(output, Mapping) else output
+
+
+class CalibratedHead(Head):
+    """A head that scores classes and turns its logits into probabilities through a temperature.
+
+    ``temperature`` is a scalar buffer, ``1.0`` until an objective fits it on the validation split
+    (``cross_entropy`` with ``calibrate: true``, see :func:`mmzoo.ops.calibration.fit_temperature`);
+    being a buffer, it is saved with every checkpoint. A checkpoint written before the buffer existed
+    loads with ``1.0``. Subclasses set :attr:`num_classes` and build :meth:`predict` on
+    :meth:`class_predictions`.
+    """
+
+    num_classes: int
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_buffer("temperature", torch.ones(()))
+
+    def set_temperature(self, value: float) -> None:
+        """Use ``value`` from now on (in place, on every process that calls it)."""
+        self.temperature.fill_(value)
+
+    def class_predictions(self, logits: Tensor) -> dict[str, Tensor]:
+        """``label (B,)`` the arg-max class, ``probs (B, C)`` and ``logits (B, C)``, both after the temperature.
+
+        Args:
+            logits: ``(B, C)`` raw class scores.
+        """
+        scaled = logits.float() / self.temperature.float()
+        probs = scaled.softmax(dim=-1)
+        return {"label": probs.argmax(dim=-1), "probs": probs, "logits": scaled}
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        state_dict.setdefault(prefix + "temperature", torch.ones(()))  # checkpoints from before calibration
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

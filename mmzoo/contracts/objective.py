@@ -30,6 +30,17 @@ class Objective(nn.Module):
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         """Update a ``MetricCollection`` made from :meth:`make_metrics` with one batch."""
 
+    def validation_batch(self, outputs: Mapping[str, Any], batch: Batch) -> None:
+        """See one validation batch's outputs (after :meth:`update_metrics`; default: nothing).
+
+        With :meth:`validation_end`, for objectives that fit something on the validation split,
+        such as ``cross_entropy``'s temperature (``calibrate: true``).
+        """
+
+    def validation_end(self) -> None:
+        """Called on every process once a validation epoch is complete, before the checkpoints of
+        that epoch are written (default: nothing). State kept in buffers is saved with them."""
+
     def extra_forward(self, batch: Batch, model: Any) -> Any:
         """Run extra passes of ``model`` that this objective needs (default: none).
 

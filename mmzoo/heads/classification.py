@@ -8,13 +8,13 @@ from typing import Annotated
 from torch import Tensor
 
 from mmzoo.constraints import PositiveInt, Probability, Range
-from mmzoo.contracts import Encoded, Fused, Head
+from mmzoo.contracts import CalibratedHead, Encoded, Fused
 from mmzoo.heads._mlp import mlp_head
 
 __all__ = ["ClassificationHead"]
 
 
-class ClassificationHead(Head):
+class ClassificationHead(CalibratedHead):
     """Multi-class logits from the fused vector (``Fused.pooled``).
 
     Args:
@@ -45,6 +45,6 @@ class ClassificationHead(Head):
         return self.net(fused.pooled)
 
     def predict(self, output: Tensor) -> dict[str, Tensor]:
-        """``label (B,)`` the arg-max class and ``probs (B, num_classes)``."""
-        probs = output.float().softmax(dim=-1)
-        return {"label": probs.argmax(dim=-1), "probs": probs}
+        """``label (B,)`` the arg-max class, ``probs`` and ``logits`` ``(B, num_classes)`` after the
+        temperature (see :class:`~mmzoo.contracts.CalibratedHead`)."""
+        return self.class_predictions(output)

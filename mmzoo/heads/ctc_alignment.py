@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmzoo.constraints import PositiveInt, Probability, Range
-from mmzoo.contracts import Encoded, Fused, Head, ModalityInput, ModalitySpec
+from mmzoo.contracts import CalibratedHead, Encoded, Fused, ModalityInput, ModalitySpec
 from mmzoo.ops.ctc_decode import greedy_decode, pad_decoded
 from mmzoo.ops.text import DEFAULT_ALPHABET
 
@@ -64,7 +64,7 @@ def byt5_to_alphabet(tokens: Tensor, mask: Tensor, alphabet: str) -> tuple[Tenso
     return ids, lengths
 
 
-class CTCAlignmentHead(Head):
+class CTCAlignmentHead(CalibratedHead):
     """Class logits from the fused vector plus how well the given transcript aligns with the audio.
 
     The head owns a small acoustic model (a ``conv1d`` stack) over the ``audio`` modality's raw
@@ -182,12 +182,11 @@ class CTCAlignmentHead(Head):
         return {"logits": logits, "log_probs": log_probs, "lengths": lengths, "alignment": costs}
 
     def predict(self, output: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """``label``, ``probs``, the ``alignment`` costs, and greedy CTC ``ids``/``lengths`` (padded with ``-1``)."""
-        probs = output["logits"].float().softmax(dim=-1)
+        """``label``, ``probs`` and ``logits`` (after the temperature, see :class:`CalibratedHead`), the
+        ``alignment`` costs, and greedy CTC ``ids``/``lengths`` (padded with ``-1``)."""
         ids, lengths = pad_decoded(greedy_decode(output["log_probs"], output["lengths"]))
         return {
-            "label": probs.argmax(dim=-1),
-            "probs": probs,
+            **self.class_predictions(output["logits"]),
             "alignment": output["alignment"],
             "ids": ids,
             "lengths": lengths,

@@ -1,7 +1,7 @@
 """One line per flagged utterance saying why it was flagged: the ``finding`` column of the QC report.
 
-A row is flagged when its predicted label is not ``ok`` or its suspicion is at least
-:data:`FLAGGED_AT`. Its finding names the predicted label and its probability, then the evidence
+A row is flagged when its predicted label is not ``ok``, its suspicion is at least
+:data:`FLAGGED_AT`, or its transcript-match score is below one half. Its finding names the predicted label and its probability, then the evidence
 for that label among the row's signals, strongest first:
 
 - the heuristic feature that measures the predicted defect (:mod:`mmzoo.qc.heuristics`):
@@ -10,6 +10,9 @@ for that label among the row's signals, strongest first:
   audio per letter of the transcript;
 - the model's own SNR estimate, for ``noisy``;
 - the transcript-match score, when it is below one half (whatever the label);
+- for ``mismatch`` or a low match score, the words the CTC transcript and the given transcript
+  disagree on (at most :data:`MAX_WORD_DIFFS` places), when the report shows transcripts (its ASR
+  head met the CER bar on the validation split);
 - a second label the model also gave at least :data:`SECOND_LABEL_AT`.
 
 Nothing is said that the row's values do not show: a value the recipe does not produce (no match
@@ -18,15 +21,40 @@ head, no features) is left out.
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["FLAGGED_AT", "SECOND_LABEL_AT", "finding"]
+__all__ = ["FLAGGED_AT", "MAX_WORD_DIFFS", "SECOND_LABEL_AT", "finding", "word_differences"]
 
 #: Suspicion from which an ``ok`` row is flagged too.
 FLAGGED_AT = 0.5
 #: Probability from which a second label is named.
 SECOND_LABEL_AT = 0.2
+#: How many places where the heard and the given words differ a finding names.
+MAX_WORD_DIFFS = 3
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[\w']+", text.lower())
+
+
+def word_differences(heard: str, given: str, most: int = MAX_WORD_DIFFS) -> list[str]:
+    """Where the words of ``heard`` (the CTC transcript) and ``given`` differ, as ``'heard' for 'given'``.
+
+    Words are lowercased runs of letters, digits and apostrophes, aligned with :mod:`difflib`;
+    a missing side reads ``nothing``. At most ``most`` places, in order.
+    """
+    heard_words, given_words = _words(heard), _words(given)
+    matcher = difflib.SequenceMatcher(a=heard_words, b=given_words, autojunk=False)
+    places = []
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op != "equal":
+            said = " ".join(heard_words[a0:a1]) or "nothing"
+            written = " ".join(given_words[b0:b1]) or "nothing"
+            places.append(f"'{said}' for '{written}'")
+    return places[:most]
 
 
 def _evidence(label: str, features: Mapping[str, float], snr_pred: float | None) -> list[str]:
@@ -52,18 +80,24 @@ def finding(row: Mapping[str, Any]) -> str | None:
 
     Args:
         row: a report row with ``label``, ``probs``, ``suspicion`` and, where the recipe has them,
-            ``match_score``, ``snr_db_pred`` and ``features``.
+            ``match_score``, ``snr_db_pred``, ``features``, ``asr_text`` and ``text``.
     """
     label = row["label"]
     suspicion = row.get("suspicion") or 0.0
-    if label == "ok" and suspicion < FLAGGED_AT:
+    match = row.get("match_score")
+    low_match = match is not None and match < 0.5
+    if label == "ok" and suspicion < FLAGGED_AT and not low_match:
         return None
     probs: Mapping[str, float] = row.get("probs") or {}
     parts = [f"{label} (p {probs[label]:.2f})" if label in probs else label]
     parts += _evidence(label, row.get("features") or {}, row.get("snr_db_pred"))
-    match = row.get("match_score")
-    if match is not None and match < 0.5:
+    if low_match:
         parts.append(f"transcript match {match:.2f}")
+    heard = row.get("asr_text")
+    if heard is not None and (label == "mismatch" or low_match):
+        places = word_differences(heard, row.get("text") or "")
+        if places:
+            parts.append("heard " + ", ".join(places))
     others = sorted(((p, name) for name, p in probs.items() if name != label and p >= SECOND_LABEL_AT), reverse=True)
     if others:
         parts.append(f"also {others[0][1]} (p {others[0][0]:.2f})")

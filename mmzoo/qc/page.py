@@ -18,13 +18,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mmzoo.qc.calibration import calibration_sentence
 from mmzoo.qc.ranking import ranking_rows, ranking_sentence
 
 __all__ = ["PAGE", "PICTURES", "render_page"]
 
 PAGE = "report.html"
 #: The pictures a summary may name (``summary["files"][key]``), in the order they are shown.
-PICTURES: tuple[str, ...] = ("confusion", "pr", "scores")
+PICTURES: tuple[str, ...] = ("confusion", "pr", "reliability", "scores")
 
 _STYLE = """
 body{font-family:sans-serif;margin:1.5em;max-width:80em}
@@ -136,6 +137,8 @@ def render_page(summary: Mapping[str, Any], directory: Path, fields: Sequence[st
             f"<p>{html.escape(ranking_sentence(ranking))}</p>",
             _plain_table(*ranking_rows(ranking)),
         ]
+    if summary.get("calibration"):
+        parts += ["<h2>Calibration</h2>", f"<p>{html.escape(calibration_sentence(summary['calibration']))}</p>"]
     if summary.get("notes"):
         parts += ["<h2>Notes</h2>", *(f"<p>{html.escape(note)}</p>" for note in summary["notes"])]
     pictures = [summary["files"][key] for key in PICTURES if summary["files"].get(key)]

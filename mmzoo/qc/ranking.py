@@ -2,8 +2,9 @@
 
 A data team reads the report from the top: what matters is how many of the first ``k`` rows are
 really unusable (precision at ``k``) and how many of all unusable rows those ``k`` hold (recall at
-``k``). Rows are ranked by ``suspicion``, highest first; rows of equal suspicion keep their order
-in the report. ``k`` runs over :data:`TOP_K` below the number of labelled rows, plus ``R`` (the
+``k``). Rows are ranked by ``suspicion``, highest first, and rows of equal suspicion by ``margin``
+(the same belief as unbounded log-odds, so saturated scores still have an order); rows equal in
+both keep their order in the report. ``k`` runs over :data:`TOP_K` below the number of labelled rows, plus ``R`` (the
 number of unusable rows: there, precision equals recall) and all rows.
 
 Per defect label, the precision-recall curve of that label's probability against "is this label"
@@ -16,9 +17,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["TOP_K", "ranking_quality", "ranking_rows", "ranking_sentence", "pr_figure"]
+__all__ = ["TOP_K", "rank_key", "ranking_quality", "ranking_rows", "ranking_sentence", "pr_figure"]
 
 TOP_K: tuple[int, ...] = (10, 20, 50, 100, 200, 500, 1000)
+
+
+def rank_key(row: Mapping[str, Any]) -> tuple[float, float]:
+    """Sort key that puts the most suspicious row first: suspicion, then margin, both descending."""
+    margin = row.get("margin")
+    return -(row.get("suspicion") or 0.0), -(margin if margin is not None else float("-inf"))
 
 
 def _labelled(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
@@ -35,7 +42,7 @@ def ranking_quality(rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) ->
     labelled = _labelled(rows)
     if not labelled or "ok" not in labels:
         return None
-    ranked = sorted(labelled, key=lambda row: -(row.get("suspicion") or 0.0))
+    ranked = sorted(labelled, key=rank_key)
     bad = [row["true_label"] != "ok" for row in ranked]
     unusable = sum(bad)
     sizes = sorted({k for k in TOP_K if k < len(ranked)} | {len(ranked)} | ({unusable} if unusable else set()))

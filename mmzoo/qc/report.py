@@ -10,14 +10,21 @@ are known) ``confusion.png`` in the same folder.
 Row rules:
 
 ``suspicion``
-    ``max(1 - P(ok), 1 - match_score)`` over the terms that exist; without an ``ok`` label the
-    quality term is ``1 - max(probs)`` (low confidence is suspicious). ``0.0`` when neither
-    term exists; ``1.0`` for unreadable rows.
-``cer``
-    Character error rate of the CTC transcript against the given one. Both texts are normalized
-    first: lowercased, characters outside the alphabet dropped (not with a tokenizer, which has
-    no alphabet), runs of whitespace collapsed to one space and stripped. An empty normalized
-    reference gives ``0.0`` for an empty transcript and ``1.0`` otherwise.
+    ``1 - P(ok)``: the quality head's probability that the row is unusable, calibrated when the
+    recipe's ``cross_entropy`` objective has ``calibrate: true`` (the head's temperature, fitted on
+    the validation split, is applied before the softmax). Without an ``ok`` label it is
+    ``1 - max(probs)`` (low confidence is suspicious). ``1.0`` for unreadable rows.
+``margin``
+    The same belief as log-odds, ``log P(not ok) - log P(ok)`` from the head's logits (without an
+    ``ok`` label: ``log P(rest) - log P(top class)``). It orders rows whose rounded suspicion ties
+    (many sit at 1.0): the report ranks by suspicion, then margin.
+``asr_text``, ``cer``
+    The CTC transcript and its character error rate against the given transcript, shown only when
+    the ASR head's character error rate on the validation split (``asr_metric``, saved with the
+    checkpoint) is at most ``asr_cer_bar``; otherwise both are empty and the summary says why.
+    Both texts are normalized first: lowercased, characters outside the alphabet dropped (not with
+    a tokenizer, which has no alphabet), runs of whitespace collapsed to one space and stripped. An
+    empty normalized reference gives ``0.0`` for an empty transcript and ``1.0`` otherwise.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import csv
 import functools
 import io
 import json
+import math
 import os
 import re
 from collections import Counter
@@ -34,14 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mmzoo.contracts import CalibratedHead
 from mmzoo.data.fields import transcript_tokenizer
 from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 from mmzoo.predictions import JsonlPredictionWriter, read_jsonl, repair_jsonl
+from mmzoo.qc.calibration import calibration_quality, calibration_sentence, reliability_figure
 from mmzoo.qc.findings import finding
 from mmzoo.qc.page import PAGE, PICTURES, render_page
-from mmzoo.qc.ranking import pr_figure, ranking_quality, ranking_rows, ranking_sentence
+from mmzoo.qc.ranking import pr_figure, rank_key, ranking_quality, ranking_rows, ranking_sentence
 
 __all__ = [
+    "AsrGate",
     "QCReportWriter",
     "ReportConfig",
     "read_report",
@@ -53,9 +64,9 @@ __all__ = [
 
 UNREADABLE = "unreadable"
 REPORT = "report.jsonl"
-COLUMNS = ["id", "audio", "text", "label", "true_label", "suspicion", "match_score", "asr_text", "cer"]
+COLUMNS = ["id", "audio", "text", "label", "true_label", "suspicion", "margin", "match_score", "asr_text", "cer"]
 COLUMNS += ["snr_db_pred", "finding"]
-SUSPICIOUS_FIELDS = ["id", "audio", "label", "suspicion", "match_score", "cer", "finding"]
+SUSPICIOUS_FIELDS = ["id", "audio", "label", "suspicion", "margin", "match_score", "cer", "finding"]
 
 
 @dataclass
@@ -71,6 +82,9 @@ class ReportConfig:
         alphabet: characters of CTC ids ``1..V``.
         tokenizer: instead of ``alphabet``: the transcript tokenizer (CTC ids are its ids plus one).
         suspicious: how many of the most suspicious rows the summary lists.
+        asr_metric: the validation metric holding the CER of ``ctc_head``'s transcripts (the
+            ``cer`` of the ``ctc`` objective that trains it: ``val/<objective name>/cer``).
+        asr_cer_bar: the CTC transcripts are shown only when that validation CER is at most this.
     """
 
     labels: list[str]
@@ -81,6 +95,46 @@ class ReportConfig:
     alphabet: str = DEFAULT_ALPHABET
     tokenizer: str | None = None
     suspicious: int = 20
+    asr_metric: str = "val/transcript/cer"
+    asr_cer_bar: float = 0.3
+
+    def __post_init__(self) -> None:
+        if not self.asr_cer_bar >= 0.0:
+            raise ValueError(f"asr_cer_bar must be at least 0, got {self.asr_cer_bar}")
+
+
+@dataclass(frozen=True)
+class AsrGate:
+    """Whether the report shows the CTC transcripts: only when the ASR head was good enough on the
+    validation split.
+
+    Args:
+        metric: the validation metric read (``ReportConfig.asr_metric``).
+        cer: its value saved with the checkpoint, ``None`` when the checkpoint has none.
+        bar: the highest CER shown (``ReportConfig.asr_cer_bar``).
+    """
+
+    metric: str
+    cer: float | None
+    bar: float
+
+    @property
+    def shown(self) -> bool:
+        return self.cer is not None and self.cer <= self.bar
+
+    def sentence(self) -> str:
+        """Why the transcripts are shown or not, for the summary."""
+        if self.cer is None:
+            return (
+                f"ASR transcripts not shown: the checkpoint has no validation {self.metric} (set data.report.asr_metric"
+                " to the cer of the ctc objective that trains the report's ctc_head)"
+            )
+        verdict = "shown" if self.shown else "not shown"
+        relation = "at most" if self.shown else "above"
+        return (
+            f"ASR transcripts {verdict}: validation CER {self.cer:.3f} ({self.metric}) is {relation} the bar"
+            f" {self.bar:g}"
+        )
 
 
 @functools.lru_cache(maxsize=4)
@@ -106,14 +160,41 @@ def _cer(hypothesis: str, reference: str, alphabet: str | None) -> float:
     return round(float(char_error_rate(hypothesis, reference)), 4)
 
 
-def report_row(prediction: Mapping[str, Any], config: ReportConfig) -> dict[str, Any]:
-    """The report row of one ``predict_step`` row (keys as in the module docstring; absent heads give ``None``)."""
+def _unusable(quality: Mapping[str, Any], labels: Sequence[str]) -> tuple[float, float | None]:
+    """``(suspicion, margin)`` of a quality head's prediction (see the module docstring).
+
+    The margin comes from the head's ``logits`` when it writes them, else from its probabilities
+    (which saturate: a probability that rounds to 0 gives no margin).
+    """
+    probs = [float(p) for p in quality["probs"]]
+    if not probs:
+        return 0.0, None
+    good = labels.index("ok") if "ok" in labels else max(range(len(probs)), key=probs.__getitem__)
+    suspicion = 1.0 - probs[good]
+    if quality.get("logits") is not None:
+        scores = [float(v) for v in quality["logits"]]
+    elif probs[good] > 0.0 and any(p > 0.0 for i, p in enumerate(probs) if i != good):
+        scores = [math.log(p) if p > 0.0 else -math.inf for p in probs]
+    else:
+        return suspicion, None
+    rest = [v for i, v in enumerate(scores) if i != good]
+    peak = max(rest)
+    if peak == -math.inf:
+        return suspicion, None
+    return suspicion, peak + math.log(sum(math.exp(v - peak) for v in rest)) - scores[good]
+
+
+def report_row(prediction: Mapping[str, Any], config: ReportConfig, asr_shown: bool = True) -> dict[str, Any]:
+    """The report row of one ``predict_step`` row (keys as in the module docstring; absent heads give ``None``).
+
+    ``asr_shown`` is the :class:`AsrGate`'s verdict: without it, ``asr_text`` and ``cer`` stay empty.
+    """
     meta = prediction.get("meta") or {}
     quality = prediction[config.quality_head]
     probs = {name: round(float(p), 4) for name, p in zip(config.labels, quality["probs"])}
     match = prediction.get(config.match_head) if config.match_head else None
     match_score = round(float(match["probs"][1]), 4) if match else None
-    ctc = prediction.get(config.ctc_head) if config.ctc_head else None
+    ctc = prediction.get(config.ctc_head) if config.ctc_head and asr_shown else None
     asr_text = cer = None
     if ctc is not None:
         ids = [int(i) for i in ctc["ids"]][: int(ctc.get("lengths", len(ctc["ids"])))]
@@ -123,9 +204,7 @@ def report_row(prediction: Mapping[str, Any], config: ReportConfig) -> dict[str,
     snr_value = snr["value"] if snr else None
     if isinstance(snr_value, list):
         snr_value = snr_value[0]
-    terms = [1.0 - probs["ok"]] if "ok" in probs else [1.0 - max(probs.values())] if probs else []
-    if match_score is not None:
-        terms.append(1.0 - match_score)
+    suspicion, margin = _unusable(quality, config.labels)
     truth = (prediction.get("targets") or {}).get("quality")  # the speech_qc target, whatever the head is called
     row = {
         "id": str(prediction["id"]),
@@ -133,7 +212,8 @@ def report_row(prediction: Mapping[str, Any], config: ReportConfig) -> dict[str,
         "text": meta.get("text"),
         "label": config.labels[int(quality["label"])],
         "true_label": config.labels[truth] if isinstance(truth, int) and 0 <= truth < len(config.labels) else None,
-        "suspicion": round(min(1.0, max(0.0, max(terms, default=0.0))), 4),
+        "suspicion": round(min(1.0, max(0.0, suspicion)), 4),
+        "margin": None if margin is None else round(margin, 3),
         "probs": probs,
         "match_score": match_score,
         "asr_text": asr_text,
@@ -178,11 +258,21 @@ class QCReportWriter(JsonlPredictionWriter):
         self.output = self.directory
         self.config = config
         self.unreadable = list(unreadable)
+        self.asr: AsrGate | None = None
+        self.temperature: float | None = None
 
     def rows(self, prediction: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [report_row(row, self.config) for row in prediction]
+        shown = self.asr is not None and self.asr.shown
+        return [report_row(row, self.config, asr_shown=shown) for row in prediction]
 
     def on_predict_start(self, trainer: Any, pl_module: Any) -> None:
+        """Read what the loaded checkpoint says of the model (a :class:`~mmzoo.module.MultimodalModule`):
+        the quality head's temperature and the ASR head's validation CER."""
+        quality = pl_module.heads[self.config.quality_head]
+        self.temperature = float(quality.temperature) if isinstance(quality, CalibratedHead) else None
+        if self.config.ctc_head is not None:
+            cer = pl_module.validation_metrics.get(self.config.asr_metric)
+            self.asr = AsrGate(self.config.asr_metric, None if cer is None else float(cer), self.config.asr_cer_bar)
         self.directory.mkdir(parents=True, exist_ok=True)
         super().on_predict_start(trainer, pl_module)
         if trainer.global_rank == 0:
@@ -191,7 +281,7 @@ class QCReportWriter(JsonlPredictionWriter):
     def on_predict_end(self, trainer: Any, pl_module: Any) -> None:
         trainer.strategy.barrier("qc_report")
         if trainer.global_rank == 0:
-            write_summary(self.directory, self.config)
+            write_summary(self.directory, self.config, asr=self.asr, temperature=self.temperature)
             print(f"QC summary: {(self.directory / PAGE).resolve()}")
 
 
@@ -268,7 +358,7 @@ def _plot_confusion(pairs: list[tuple[str, str]], labels: list[str], path: Path)
 
 
 SCORE_PANELS = (
-    ("suspicion", "suspicion score by predicted label", "suspicion: max(1 - P(ok), 1 - match score)"),
+    ("suspicion", "suspicion score by predicted label", "suspicion: 1 - P(ok)"),
     ("match_score", "match score by predicted label", "match score: P(transcript matches audio)"),
 )
 
@@ -335,6 +425,8 @@ def _markdown(summary: dict[str, Any]) -> str:
             text += f", mismatch recall {metrics['mismatch_recall']}"
         rows = [[name, v["precision"], v["recall"], v["f1"]] for name, v in metrics["per_label"].items()]
         sections.append(("Metrics", text + "\n\n" + _table(["label", "precision", "recall", "F1"], rows)))
+    if summary.get("calibration"):
+        sections.append(("Calibration", calibration_sentence(summary["calibration"])))
     if summary.get("notes"):
         sections.append(("Notes", "\n\n".join(summary["notes"])))
     if summary.get("ranking"):
@@ -354,15 +446,24 @@ def _report_files(directory: Path) -> list[Path]:
 
 
 def write_summary(
-    directory: Path, config: ReportConfig, *, notes: Sequence[str] = (), files: Sequence[str] = ()
+    directory: Path,
+    config: ReportConfig,
+    *,
+    notes: Sequence[str] = (),
+    files: Sequence[str] = (),
+    asr: AsrGate | None = None,
+    temperature: float | None = None,
 ) -> dict[str, Any]:
     """Writes ``report.csv``, ``summary.json``, ``summary.md``, ``report.html``, ``scores.png`` and, when true
-    labels are known, ``confusion.png`` from the report files in ``directory``; returns the summary.
+    labels are known, ``confusion.png``, ``pr.png`` and ``reliability.png`` from the report files in
+    ``directory``; returns the summary.
 
     Rows of every rank's file are read (the first row of an id wins). Metrics are computed over the
     rows with a true label; the ``suspicious`` list puts unreadable rows first, then the highest
-    suspicion. ``notes`` (sentences) appear under "Notes" and ``files`` (names in ``directory``)
-    are linked with the data files; the heuristic baseline passes its rules this way.
+    suspicion (ties: the highest margin). ``notes`` (sentences) appear under "Notes" and ``files``
+    (names in ``directory``) are linked with the data files; the heuristic baseline passes its
+    rules this way. ``asr`` (whether transcripts are shown, and why) adds a note; ``temperature``
+    is the quality head's, for the calibration figures (:mod:`mmzoo.qc.calibration`).
     """
     import matplotlib
 
@@ -408,14 +509,23 @@ def write_summary(
         _save_figure(pr_curves, directory / "pr.png")
     else:
         (directory / "pr.png").unlink(missing_ok=True)
+    calibration = calibration_quality(table, config.labels, temperature)
+    if calibration is not None:
+        _save_figure(reliability_figure(calibration), directory / "reliability.png")
+    else:
+        (directory / "reliability.png").unlink(missing_ok=True)
+    if asr is not None:
+        notes = [asr.sentence(), *notes]
 
-    ranked = sorted(table, key=lambda row: (row["label"] != UNREADABLE, -(row["suspicion"] or 0.0)))
+    ranked = sorted(table, key=lambda row: (row["label"] != UNREADABLE, rank_key(row)))
     summary: dict[str, Any] = {
         "total": len(table),
         "counts": {name: sum(row["label"] == name for row in table) for name in labels},
         "true_counts": dict(Counter(true for true, _ in pairs)) or None,
         "metrics": metrics,
         "ranking": ranking_quality(table, config.labels),
+        "calibration": calibration,
+        "asr": None if asr is None else {"metric": asr.metric, "cer": asr.cer, "bar": asr.bar, "shown": asr.shown},
         "note": note,
         "notes": list(notes),
         "suspicious": [{key: row.get(key) for key in SUSPICIOUS_FIELDS} for row in ranked[: config.suspicious]],
@@ -423,6 +533,7 @@ def write_summary(
             "confusion": confusion,
             "scores": "scores.png",
             "pr": None if pr_curves is None else "pr.png",
+            "reliability": None if calibration is None else "reliability.png",
             "data": [REPORT, "report.csv", "summary.json", *files],
         },
     }

@@ -265,12 +265,17 @@ def _log_report(logger: RunLogger, directory: Path) -> None:
     if suspicious:
         columns = list(suspicious[0])
         logger.log_table("qc/suspicious", columns=columns, data=[[row.get(c) for c in columns] for row in suspicious])
-    numbers = {**_numbers("qc/count", summary.get("counts")), **_numbers("qc/metrics", summary.get("metrics"))}
+    calibration = summary.get("calibration") or {}
+    numbers = {
+        **_numbers("qc/count", summary.get("counts")),
+        **_numbers("qc/metrics", summary.get("metrics")),
+        **_numbers("qc/calibration", {key: calibration.get(key) for key in ("ece", "temperature")}),
+    }
     if isinstance(summary.get("total"), int):
         numbers["qc/total"] = float(summary["total"])
     if numbers:
         logger.log_metrics(numbers)
-    for picture in ("scores", "confusion"):
+    for picture in ("scores", "confusion", "pr", "reliability"):
         path = directory / f"{picture}.png"
         if path.is_file():
             logger.log_image(f"qc/{picture}", [str(path)])

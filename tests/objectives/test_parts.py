@@ -55,3 +55,45 @@ def test_label_smoothing_outside_zero_one_is_refused(value):
     with pytest.raises(ValueError, match=r"label_smoothing must be in \[0, 1\)"):
         check_label_smoothing(value)
     assert check_label_smoothing(0.25) == 0.25
+
+
+def test_cross_entropy_with_calibrate_fits_the_heads_temperature_on_validation_batches():
+    from mmzoo.contracts import Batch
+    from mmzoo.heads.classification import ClassificationHead
+    from mmzoo.objectives.cross_entropy import CrossEntropyObjective
+
+    head = ClassificationHead(in_dim=4, num_classes=3)
+    objective = CrossEntropyObjective("q", "q", heads={"q": head}, calibrate=True, metrics=["ece"])
+    assert "temperature" in head.state_dict() and not objective.state_dict()  # the head saves it, once
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(4):
+        logits = 3.0 * torch.randn(100, 3, generator=generator)
+        labels = torch.multinomial((logits / 3.0).softmax(dim=-1), 1, generator=generator).squeeze(1)
+        objective.validation_batch({"q": logits}, Batch(inputs={}, targets={"q": labels}, ids=["r"] * 100))
+    objective.validation_end()
+    assert float(head.temperature) == pytest.approx(3.0, rel=0.2)
+    probs = head.predict(torch.tensor([[3.0, 0.0, 0.0]]))["probs"]
+    assert torch.allclose(probs, (torch.tensor([[3.0, 0.0, 0.0]]) / head.temperature).softmax(dim=-1))
+    objective.validation_end()  # nothing collected since: the temperature stays
+    assert float(head.temperature) == pytest.approx(3.0, rel=0.2)
+
+
+def test_calibrate_needs_a_calibrated_head():
+    from mmzoo.heads.regression import RegressionHead
+    from mmzoo.objectives.cross_entropy import CrossEntropyObjective
+
+    with pytest.raises(ValueError, match="needs head 'q' to be a CalibratedHead.*RegressionHead"):
+        CrossEntropyObjective("q", "q", heads={"q": RegressionHead(in_dim=4)}, calibrate=True)
+    with pytest.raises(ValueError, match="it is no head"):
+        CrossEntropyObjective("q", "q", heads={}, calibrate=True)
+
+
+def test_a_checkpoint_from_before_calibration_loads_with_temperature_one():
+    from mmzoo.heads.classification import ClassificationHead
+
+    head = ClassificationHead(in_dim=4, num_classes=3)
+    old = {key: value for key, value in head.state_dict().items() if key != "temperature"}
+    fresh = ClassificationHead(in_dim=4, num_classes=3)
+    fresh.set_temperature(2.5)
+    fresh.load_state_dict(old, strict=True)
+    assert float(fresh.temperature) == 1.0

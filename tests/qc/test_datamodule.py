@@ -312,7 +312,9 @@ def test_corruption_settings_are_checked_with_the_recipe(registry):
     loaded = load_recipe(recipe, ["data.corruptions={snr_db: [-5, 20], noise_kinds: [pink]}"], registry)
     assert loaded.datamodule.options["corruptions"]["noise_kinds"] == ["pink"]
     with pytest.raises(RecipeError) as info:
-        load_recipe(recipe, ["data.corruptions={clip_gain_db: [0, 6], noise_kinds: [pinkish]}", "data.snr_db=[0, 1]"], registry)
+        load_recipe(
+            recipe, ["data.corruptions={clip_gain_db: [0, 6], noise_kinds: [pinkish]}", "data.snr_db=[0, 1]"], registry
+        )
     messages = {p.key: p.message for p in info.value.problems}
     assert "'clip_gain_db.0': must be > 0" in messages["data.corruptions"]
     assert "unknown option for datamodule 'speech_qc'" in messages["data.snr_db"]

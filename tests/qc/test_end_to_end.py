@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from mmzoo.cli.main import main
 from mmzoo.qc.datamodule import LABELS
@@ -41,7 +42,7 @@ model:
     match: {{name: classification, num_classes: 2}}
     snr: {{name: regression}}
 objectives:
-  quality: {{name: cross_entropy, head: quality, target: quality}}
+  quality: {{name: cross_entropy, head: quality, target: quality, calibrate: true}}
   match: {{name: itm, head: match, modality: text, negatives: random, target: match}}
   transcript: {{name: ctc, head: quality, target: transcript}}
   snr: {{name: regression, head: snr, target: snr, loss: huber, weight: 0.05}}
@@ -98,7 +99,14 @@ def test_predict_writes_the_qc_report(qc_run):
     row = by_id[ids[0]]
     assert row["label"] in LABELS and set(row["probs"]) == set(LABELS)
     assert sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert 0.0 <= row["match_score"] <= 1.0 and isinstance(row["asr_text"], str) and row["cer"] >= 0.0
+    assert 0.0 <= row["match_score"] <= 1.0
+    # One epoch of CTC training is far from the CER bar saved with the checkpoint: no transcripts.
+    checkpoint = torch.load(next(group.glob("*-fit/checkpoints/best-*.ckpt")), weights_only=True)
+    cer = checkpoint["mmzoo_validation_metrics"]["val/transcript/cer"]
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["asr"] == {"metric": "val/transcript/cer", "cer": pytest.approx(cer), "bar": 0.3, "shown": False}
+    assert cer > 0.3 and row["asr_text"] is None and row["cer"] is None
+    assert f"ASR transcripts not shown: validation CER {cer:.3f}" in (report / "summary.md").read_text()
     assert row["text"] == "zero" and set(row["features"]) >= {"clipping_ratio", "snr_db", "silence_ratio"}
     assert row["true_label"] is None  # a corpus screened as it is has no known labels
 
@@ -110,8 +118,36 @@ def test_predict_writes_the_qc_report(qc_run):
     assert summary["counts"]["unreadable"] == 2
     assert [s["id"] for s in summary["suspicious"][:2]] == ["broken", "silent-text"]
     assert not (report / "confusion.png").exists() and summary["metrics"] is None
+    assert summary["calibration"] is None and not (report / "reliability.png").exists()  # no true labels
     page = (report / "report.html").read_text()
     assert "scores.png" in page and (report / "scores.png").stat().st_size > 1000
+
+
+def test_transcripts_are_shown_when_the_validation_cer_meets_the_bar(qc_run):
+    recipe, ids, group = qc_run
+    assert main(["predict", str(recipe), "data.report.asr_cer_bar=100"]) == 0
+    report = _predict_dirs(group)[-1] / "report"
+    rows = {row["id"]: row for row in read_report(report / "report.jsonl")}
+    assert isinstance(rows[ids[0]]["asr_text"], str) and rows[ids[0]]["cer"] >= 0.0
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["asr"]["shown"] is True and "ASR transcripts shown" in summary["notes"][0]
+
+
+def test_the_temperature_fitted_on_validation_is_saved_and_applied(qc_run):
+    recipe, _, group = qc_run
+    checkpoint = torch.load(next(group.glob("*-fit/checkpoints/best-*.ckpt")), weights_only=True)
+    temperature = float(checkpoint["state_dict"]["heads.quality.temperature"])
+    assert temperature != 1.0  # fitted on the validation split
+    assert main(["predict", str(recipe), f"data.predict={ASR / 'test.jsonl'}", "data.corrupt=[predict]"]) == 0
+    report = _predict_dirs(group)[-1] / "report"
+    summary = json.loads((report / "summary.json").read_text())
+    calibration = summary["calibration"]
+    assert calibration["temperature"] == pytest.approx(temperature, abs=1e-4)
+    assert calibration["labelled"] == 20 and 0.0 <= calibration["ece"] <= 1.0
+    assert calibration["uncalibrated"] is not None and sum(b["rows"] for b in calibration["bins"]) == 20
+    assert (report / "reliability.png").is_file() and "Calibration" in (report / "report.html").read_text()
+    rows = read_report(report / "report.jsonl")
+    assert all(row["margin"] is not None for row in rows)
 
 
 def test_predict_on_a_corrupted_split_reports_metrics_and_a_confusion_matrix(qc_run):

@@ -68,7 +68,7 @@ def report(tmp_path: Path) -> Path:
 def test_the_page_is_self_contained(report):
     text = (report / PAGE).read_text()
     assert "http://" not in text and "https://" not in text
-    assert text.count("data:image/png;base64,") == 3  # the confusion matrix, the PR curves and the scores
+    assert text.count("data:image/png;base64,") == 4  # the confusion matrix, PR curves, reliability diagram and scores
     assert text.count("<audio controls") == 5
     assert 'src="../../corpus/wav/utt1.wav"' in text  # relative to the report folder
 
@@ -101,7 +101,9 @@ def test_a_browser_loads_the_page_sorts_the_table_and_finds_the_audio(report):
         assert browser.title == "QC report"
 
         def order() -> list[str]:
-            return [row.get_attribute("data-id") for row in browser.find_elements(By.CSS_SELECTOR, "#suspicious tbody tr")]
+            return [
+                row.get_attribute("data-id") for row in browser.find_elements(By.CSS_SELECTOR, "#suspicious tbody tr")
+            ]
 
         assert order() == ["utt1", "utt4", "utt2", "utt0", "utt3"]  # most suspicious first, as written
         heading = next(
@@ -122,7 +124,7 @@ def test_a_browser_loads_the_page_sorts_the_table_and_finds_the_audio(report):
             source = player.get_property("src")
             assert source.startswith("file://") and Path(source.removeprefix("file://")).is_file()
         images = browser.find_elements(By.TAG_NAME, "img")
-        assert len(images) == 3 and all(image.get_property("naturalWidth") > 0 for image in images)
+        assert len(images) == 4 and all(image.get_property("naturalWidth") > 0 for image in images)
         requested = browser.execute_script(
             "return performance.getEntriesByType('resource').map(function (e) { return e.name; })"
         )
