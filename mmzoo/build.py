@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from mmzoo.contracts import Encoder, Fusion
+from mmzoo.contracts import Decoder, DecoderSettings, Encoder, Fusion, SearchSettings
 from mmzoo.contracts.datamodule import MultimodalDataModule
 from mmzoo.encoder_settings import apply_encoder_settings
 from mmzoo.errors import BuildError
@@ -158,8 +158,9 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
         name: build_component(registry, spec, {"in_dim": fusion.dim, "encoder_dims": input_dims, "input_specs": specs})
         for name, spec in recipe.heads.items()
     }
+    decoders, decoder_settings = _build_decoders(recipe, registry, datamodule, fusion.dim, input_dims, heads)
     objectives = {
-        name: build_component(registry, spec, {"heads": heads, "input_specs": specs})
+        name: build_component(registry, spec, {"heads": {**heads, **decoders}, "input_specs": specs})
         for name, spec in recipe.objectives.items()
     }
     for name, spec in recipe.objectives.items():
@@ -184,7 +185,52 @@ def build_module(recipe: Recipe, registry: Registry, datamodule: MultimodalDataM
         attention=recipe.model_settings.attention,
         activation_checkpointing=recipe.model_settings.activation_checkpointing,
         compile=recipe.model_settings.compile_options,
+        decoders=decoders,
+        decoder_settings=decoder_settings,
     )
+
+
+def _build_decoders(
+    recipe: Recipe,
+    registry: Registry,
+    datamodule: MultimodalDataModule,
+    fusion_dim: int,
+    encoder_dims: Mapping[str, int],
+    heads: Mapping[str, Any],
+) -> tuple[dict[str, Decoder], dict[str, DecoderSettings]]:
+    """``model.decoders``: each decoder, given the width of the memory it attends to, and its settings.
+
+    Raises:
+        BuildError: a target the data lacks, or a search ``ctc_head`` over other tokens.
+    """
+    decoders: dict[str, Decoder] = {}
+    settings: dict[str, DecoderSettings] = {}
+    for name, spec in recipe.decoders.items():
+        extras = dict(spec.extras)
+        if isinstance(extras.get("search"), dict):
+            extras["search"] = SearchSettings(**extras["search"])
+        chosen = DecoderSettings(**extras)
+        if chosen.target not in datamodule.target_names:
+            raise BuildError(
+                f"{spec.key}.target: datamodule '{recipe.datamodule.name}' has no target '{chosen.target}';"
+                f" its targets: {', '.join(datamodule.target_names) or 'none'}",
+            )
+        memory_dim = fusion_dim if chosen.memory == "fusion" else encoder_dims[chosen.memory]
+        decoder = build_component(registry, spec, {"memory_dim": memory_dim})
+        if not isinstance(decoder, Decoder):
+            raise BuildError(
+                f"{spec.key}: decoder '{spec.name}' built a {type(decoder).__name__}, not a Decoder",
+                hint=f"decoders subclass {Decoder.__module__}.Decoder (docs/plugins.md)",
+            )
+        ctc_head = chosen.search.ctc_head
+        ctc_vocab = getattr(heads.get(ctc_head), "vocab_size", None) if ctc_head else None
+        if ctc_head is not None and ctc_vocab != decoder.vocab_size:
+            raise BuildError(
+                f"{spec.key}.search.ctc_head: head '{ctc_head}' scores {ctc_vocab} tokens, decoder '{spec.name}'"
+                f" {decoder.vocab_size}; joint decoding needs a ctc head over the decoder's tokens",
+            )
+        decoders[name], settings[name] = decoder, chosen
+    return decoders, settings
 
 
 def _checkpoint_callbacks(settings: CheckpointConfig, dirpath: Path) -> list[Any]:

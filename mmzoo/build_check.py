@@ -191,6 +191,12 @@ def check_build(recipe: Recipe, registry: Registry, module: Any, specs: Mapping[
                 outputs.update(module.run_heads(fused, encoded, batch, heads={name}))
             except Exception as exc:
                 raise failure(f"model.heads.{name}", "head", recipe.heads[name].name, f"failed on the fused example: {_described(exc)}") from exc
+        for name, decoder in module.decoders.items():
+            try:
+                outputs[name] = module.run_decoder(name, decoder, fused, encoded, batch, outputs, search=False)
+            except Exception as exc:
+                spec = recipe.decoders[name]
+                raise failure(f"model.decoders.{name}", "decoder", spec.name, f"failed on the example: {_described(exc)}") from exc
         losses: dict[str, Tensor] = {}
         for name, objective in module.objectives.items():
             if name in unchecked:

@@ -66,13 +66,24 @@ def mmzoo_register_heads(registrar: Registrar) -> None:
 
 
 @hookspec
+def mmzoo_register_decoders(registrar: Registrar) -> None:
+    """Register sequence decoders: modules that generate token sequences from a memory.
+
+    Args:
+        registrar: call ``registrar.add(name, factory)``. The factory returns a
+            :class:`~mmzoo.contracts.Decoder`; it may accept ``memory_dim`` (the width of the
+            encoder or fusion it attends to), which mmzoo passes in.
+    """
+
+
+@hookspec
 def mmzoo_register_objectives(registrar: Registrar) -> None:
     """Register objectives: losses computed from head outputs and the batch, with their metrics.
 
     Args:
         registrar: call ``registrar.add(name, factory)``. The factory returns an
-            :class:`~mmzoo.contracts.Objective`; it may accept ``heads`` (head name -> built
-            head module) and ``input_specs`` (modality -> ModalitySpec), which mmzoo passes in.
+            :class:`~mmzoo.contracts.Objective`; it may accept ``heads`` (head or decoder name ->
+            the built module) and ``input_specs`` (modality -> ModalitySpec), which mmzoo passes in.
     """
 
 

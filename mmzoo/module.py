@@ -1,4 +1,4 @@
-"""``MultimodalModule``: encoders per modality -> fusion -> heads -> weighted objectives.
+"""``MultimodalModule``: encoders per modality -> fusion -> heads (and decoders) -> weighted objectives.
 
 The module receives built components (only :mod:`mmzoo.build` reads recipes). Logged keys:
 
@@ -21,8 +21,9 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
-from mmzoo.contracts import Batch, Encoded, Fused, LossOutput
+from mmzoo.contracts import Batch, DecoderSettings, Encoded, Fused, LossOutput
 from mmzoo.errors import NonFiniteLossError
+from mmzoo.generation import decoder_output, hypotheses_of
 from mmzoo.ops.attention import BACKENDS, attention_backend
 
 __all__ = ["MultimodalModule", "validation_metrics_of"]
@@ -178,6 +179,8 @@ class MultimodalModule(pl.LightningModule):
         attention: str = "auto",
         activation_checkpointing: bool = False,
         compile: Mapping[str, Any] | None = None,
+        decoders: Mapping[str, nn.Module] | None = None,
+        decoder_settings: Mapping[str, DecoderSettings] | None = None,
     ) -> None:
         super().__init__()
         if attention not in BACKENDS:
@@ -197,6 +200,9 @@ class MultimodalModule(pl.LightningModule):
         self.encoders = nn.ModuleDict(dict(encoders))
         self.fusion = fusion
         self.heads = nn.ModuleDict(dict(heads))
+        self.decoders = nn.ModuleDict(dict(decoders or {}))
+        #: What each decoder reads, learns and how it searches (``model.decoders.NAME``).
+        self.decoder_settings = dict(decoder_settings or {})
         self.objectives = nn.ModuleDict(dict(objectives))
         self.weights = dict(weights)
         if weighting is None:
@@ -244,7 +250,44 @@ class MultimodalModule(pl.LightningModule):
     def _forward(self, batch: Batch, heads: Collection[str] | None) -> tuple[dict[str, Any], Fused, dict[str, Encoded]]:
         encoded = self.encode(batch)
         fused = self.fusion(encoded)
-        return self.run_heads(fused, encoded, batch, heads), fused, encoded
+        outputs = self.run_heads(fused, encoded, batch, heads)
+        for name, decoder in self.decoders.items():
+            if heads is None or name in heads:
+                outputs[name] = self.run_decoder(name, decoder, fused, encoded, batch, outputs)
+        return outputs, fused, encoded
+
+    def run_decoder(
+        self,
+        name: str,
+        decoder: nn.Module,
+        fused: Fused,
+        encoded: Mapping[str, Encoded],
+        batch: Batch,
+        outputs: Mapping[str, Any],
+        search: bool | None = None,
+    ) -> dict[str, Tensor]:
+        """One decoder's output (see :func:`mmzoo.generation.decoder_output`): teacher-forced logits
+        when the batch has its target, and the hypotheses its search finds (by default outside
+        training; ``search`` decides otherwise)."""
+        settings = self.decoder_settings[name]
+        if settings.memory == "fusion":
+            if fused.seq is None or fused.mask is None:
+                raise ValueError(
+                    f"decoder '{name}' attends to the fusion, but it returns no seq; set memory to a modality"
+                )
+            memory, mask = fused.seq, fused.mask
+        else:
+            memory, mask = encoded[settings.memory].seq, encoded[settings.memory].mask
+        ctc = outputs.get(settings.search.ctc_head) if settings.search.ctc_head else None
+        return decoder_output(
+            decoder,
+            memory,
+            mask,
+            batch.targets.get(settings.target),
+            settings.search,
+            ctc,
+            search_hypotheses=not self.training if search is None else search,
+        )
 
     def run_heads(
         self, fused: Fused, encoded: Mapping[str, Encoded], batch: Batch, heads: Collection[str] | None = None
@@ -472,7 +515,10 @@ class MultimodalModule(pl.LightningModule):
         Rows also carry ``"targets"`` (when the batch has any) and ``"meta"`` (when it has them).
         """
         outputs, _, _ = self(batch)
-        per_head = {name: self.heads[name.split("@")[0]].predict(output) for name, output in outputs.items()}
+        per_head = {
+            name: hypotheses_of(output) if name in self.decoders else self.heads[name.split("@")[0]].predict(output)
+            for name, output in outputs.items()
+        }
         rows: list[dict[str, Any]] = []
         for index, row_id in enumerate(batch.ids):
             row: dict[str, Any] = {"id": row_id}

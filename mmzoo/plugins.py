@@ -34,6 +34,7 @@ _HOOK_FOR_KIND = {
     "encoder": "mmzoo_register_encoders",
     "fusion": "mmzoo_register_fusions",
     "head": "mmzoo_register_heads",
+    "decoder": "mmzoo_register_decoders",
     "objective": "mmzoo_register_objectives",
     "weighting": "mmzoo_register_weightings",
     "datamodule": "mmzoo_register_datamodules",

@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 #: The kinds of component, in the order the CLI lists them.
-KINDS: tuple[str, ...] = ("encoder", "fusion", "head", "objective", "weighting", "datamodule", "transform")
+KINDS: tuple[str, ...] = ("encoder", "fusion", "head", "decoder", "objective", "weighting", "datamodule", "transform")
 
 #: Arguments mmzoo passes to a factory from the surrounding build (when the factory accepts them).
 #: They are not recipe options.
@@ -43,6 +43,7 @@ CONTEXT_ARGS: dict[str, tuple[str, ...]] = {
     "encoder": ("input_spec",),
     "fusion": ("input_dims",),
     "head": ("in_dim", "encoder_dims", "input_specs"),
+    "decoder": ("memory_dim",),
     "objective": ("heads", "input_specs"),
     "weighting": ("objectives",),
     "datamodule": ("seed", "transforms"),
@@ -54,6 +55,7 @@ RESERVED_KEYS: dict[str, tuple[str, ...]] = {
     "encoder": ("name", "freeze", "train_last", "project_dim", "lora", "gradient_checkpointing"),
     "fusion": ("name",),
     "head": ("name",),
+    "decoder": ("name", "memory", "target", "search"),
     "objective": ("name", "weight"),
     "weighting": ("name",),
     "datamodule": ("name",),

@@ -15,13 +15,26 @@ from .conftest import REPO
 
 #: Lowest first. A module belongs to the layer of its longest listed prefix.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundation", ("mmzoo.errors", "mmzoo.constraints", "mmzoo.typecheck", "mmzoo.typeform", "mmzoo.console")),
+    (
+        "foundation",
+        (
+            "mmzoo.errors",
+            "mmzoo.constraints",
+            "mmzoo.typecheck",
+            "mmzoo.typeform",
+            "mmzoo.console",
+            "mmzoo.generation_settings",
+        ),
+    ),
     ("registry", ("mmzoo", "mmzoo.registry", "mmzoo.hookspecs", "mmzoo.plugins")),
     ("contracts", ("mmzoo.contracts", "mmzoo.examples")),
     ("mechanics", ("mmzoo.ops", "mmzoo.lifecycle", "mmzoo.scaling")),
     ("data", ("mmzoo.data",)),
-    ("model parts", ("mmzoo.encoders", "mmzoo.fusions", "mmzoo.heads", "mmzoo.objectives", "mmzoo.weightings")),
-    ("model", ("mmzoo.module", "mmzoo.optim", "mmzoo.predictions", "mmzoo.progress")),
+    (
+        "model parts",
+        ("mmzoo.encoders", "mmzoo.fusions", "mmzoo.heads", "mmzoo.decoders", "mmzoo.objectives", "mmzoo.weightings"),
+    ),
+    ("model", ("mmzoo.module", "mmzoo.generation", "mmzoo.optim", "mmzoo.predictions", "mmzoo.progress")),
     ("recipes", ("mmzoo.recipe", "mmzoo.registry_cache", "mmzoo.reference", "mmzoo.testing")),
     (
         "runs",

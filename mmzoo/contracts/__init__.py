@@ -3,7 +3,8 @@
 - :mod:`~mmzoo.contracts.batch`: what flows between the parts (``ModalitySpec``, ``ModalityInput``,
   ``Batch``, ``Encoded``, ``Fused``, ``LossOutput``), with every shape and mask convention;
 - :mod:`~mmzoo.contracts.encoder`, :mod:`~mmzoo.contracts.fusion`, :mod:`~mmzoo.contracts.head`,
-  :mod:`~mmzoo.contracts.objective`, :mod:`~mmzoo.contracts.weighting`: the model's parts;
+  :mod:`~mmzoo.contracts.decoder`, :mod:`~mmzoo.contracts.objective`,
+  :mod:`~mmzoo.contracts.weighting`: the model's parts;
 - :mod:`~mmzoo.contracts.transform`: per-example data transforms;
 - :mod:`~mmzoo.contracts.datamodule`: ``MultimodalDataModule`` with its optional hooks, and the
   ``PredictionWriter`` protocol. It imports Lightning, so it is not re-exported here: import it
@@ -15,6 +16,16 @@ read once when it is registered and kept on its registry entry (:class:`mmzoo.re
 """
 
 from mmzoo.contracts.batch import Batch, Encoded, Fused, LossOutput, ModalityInput, ModalitySpec
+from mmzoo.contracts.decoder import (
+    EOS,
+    IGNORE,
+    Decoder,
+    DecoderSettings,
+    DecoderState,
+    SearchSettings,
+    bos_id,
+    teacher_forcing,
+)
 from mmzoo.contracts.encoder import Encoder
 from mmzoo.contracts.fusion import Fusion
 from mmzoo.contracts.head import CalibratedHead, Head, logits_of
@@ -32,6 +43,14 @@ __all__ = [
     "Encoder",
     "Fusion",
     "CalibratedHead",
+    "Decoder",
+    "DecoderSettings",
+    "DecoderState",
+    "EOS",
+    "IGNORE",
+    "SearchSettings",
+    "bos_id",
+    "teacher_forcing",
     "Head",
     "logits_of",
     "Objective",

@@ -11,6 +11,7 @@ from mmzoo.objectives.itm import MatchingObjective
 from mmzoo.objectives.mlm import MaskedLanguageModeling
 from mmzoo.objectives.mvae import MVAEObjective
 from mmzoo.objectives.regression import RegressionObjective
+from mmzoo.objectives.sequence_ce import SequenceCrossEntropyObjective
 from mmzoo.registry import Registrar
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "MaskedLanguageModeling",
     "MatchingObjective",
     "RegressionObjective",
+    "SequenceCrossEntropyObjective",
     "SigLipObjective",
 ]
 
@@ -53,6 +55,12 @@ def mmzoo_register_objectives(registrar: Registrar) -> None:
         CTCObjective,
         example={"head": "transcript", "target": "transcript"},
         paper="Graves et al., Connectionist Temporal Classification: Labelling Unsegmented Sequence Data with Recurrent Neural Networks, ICML 2006",
+    )
+    registrar.add(
+        "sequence_ce",
+        SequenceCrossEntropyObjective,
+        example={"head": "transcript", "target": "transcript"},
+        paper="Chorowski et al., Attention-Based Models for Speech Recognition, NeurIPS 2015",
     )
     # -- masked modelling and matching --
     registrar.add(

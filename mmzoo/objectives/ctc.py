@@ -11,13 +11,12 @@ from torch import Tensor
 
 from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import Batch, Objective
-from mmzoo.data.fields import transcript_tokenizer
+from mmzoo.objectives._text import TextMetric, TranscriptText, text_metrics, update_text_metrics
 from mmzoo.ops.ctc_decode import greedy_decode, prefix_beam_search
-from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 
 __all__ = ["CTCObjective"]
 
-MetricName = Literal["cer", "wer"]
+MetricName = TextMetric
 
 
 class CTCObjective(Objective):
@@ -64,11 +63,9 @@ class CTCObjective(Objective):
         self.zero_infinity = zero_infinity
         self.decoder = decoder
         self.beam_size = beam_size
-        if alphabet is not None and tokenizer is not None:
-            raise ValueError("give `alphabet` or `tokenizer`, not both")
-        self.alphabet = DEFAULT_ALPHABET if alphabet is None else alphabet
-        self.tokenizer = tokenizer
-        size = transcript_tokenizer(tokenizer)[1] if tokenizer else len(self.alphabet)
+        self.text = TranscriptText(alphabet, tokenizer)
+        self.alphabet, self.tokenizer = self.text.alphabet, tokenizer
+        size = self.text.vocab_size
         vocab = getattr((heads or {}).get(head), "vocab_size", None)
         if vocab is not None and vocab != size:
             what = f"tokenizer '{tokenizer}' has {size} tokens" if tokenizer else f"the alphabet has {size} characters"
@@ -102,30 +99,20 @@ class CTCObjective(Objective):
 
     def texts(self, ids: Tensor | list[list[int]]) -> list[str]:
         """Texts of id rows (``-1`` padding and blanks skipped)."""
-        rows = ids.tolist() if isinstance(ids, Tensor) else ids
-        tokenizer = transcript_tokenizer(self.tokenizer)[0] if self.tokenizer else None
-        return texts_of(rows, alphabet=self.alphabet, tokenizer=tokenizer)
+        return self.text(ids)
 
     def make_metrics(self) -> dict[str, Any]:
-        from torchmetrics.text import CharErrorRate, WordErrorRate
-
-        factories = {"cer": CharErrorRate, "wer": WordErrorRate}
-        return {name: factories[name]() for name in self.metric_names}
+        return text_metrics(self.metric_names)
 
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         target = batch.targets[self.target]
-        labelled = ((target >= 0).sum(dim=-1) > 0).tolist()
-        if not any(labelled):
-            return
-        predictions = [text for text, keep in zip(self.texts(self.decode(outputs[self.head])), labelled) if keep]
-        references = [text for text, keep in zip(self.texts(target), labelled) if keep]
-        for _, metric in metrics.items(keep_base=True):
-            metric.update(predictions, references)
+        if bool(((target > 0).sum(dim=-1) > 0).any()):  # decode only batches with a labelled row
+            update_text_metrics(metrics, self.texts(self.decode(outputs[self.head])), target, self.text)
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         generator = torch.Generator().manual_seed(0)
         frames = 12
-        vocab = transcript_tokenizer(self.tokenizer)[1] if self.tokenizer else len(self.alphabet)
+        vocab = self.text.vocab_size
         logits = torch.randn(batch_size, frames, vocab + 1, generator=generator)
         log_probs = logits.log_softmax(dim=-1).requires_grad_(True)
         input_lengths = torch.tensor([frames - (i % 3) for i in range(batch_size)])

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from mmzoo.errors import Problem
 from mmzoo.recipe.callables import Signature
 from mmzoo.recipe.loader import LoadedRecipe, join_key, location_of
-from mmzoo.recipe.schema import ComponentSpec, EncoderSettings
+from mmzoo.recipe.schema import ComponentSpec, DecoderSettings, EncoderSettings
 from mmzoo.registry import REQUIRED, RESERVED_KEYS, Registry, did_you_mean
 from mmzoo.typecheck import check_value, describe_value
 
@@ -26,6 +26,7 @@ __all__ = ["Checker"]
 _EXTRA_TYPES: dict[str, Any] = {
     "train_only": bool,
     **typing.get_type_hints(EncoderSettings),
+    **typing.get_type_hints(DecoderSettings),
 }
 
 T = TypeVar("T")

@@ -35,6 +35,7 @@ def _specs(recipe: Recipe) -> Iterator[ComponentSpec]:
     yield from recipe.encoders.values()
     yield recipe.fusion
     yield from recipe.heads.values()
+    yield from recipe.decoders.values()
     yield from recipe.objectives.values()
     yield recipe.weighting
     yield recipe.optimizer

@@ -45,6 +45,7 @@ COMPONENT_BLOCKS: tuple[str, ...] = (
     "model.encoders.*",
     "model.fusion",
     "model.heads.*",
+    "model.decoders.*",
     "objectives.*",
     "weighting",
     "optimizer",

@@ -9,6 +9,7 @@ A recipe is YAML with these top-level sections (see ``docs/recipes.md``)::
       encoders: {MODALITY: {name: ..., ...}, ...}
       fusion: {name: ..., ...}
       heads: {HEAD: {name: ..., ...}, ...}
+      decoders: {DECODER: {name: ..., memory: fusion, target: ..., search: {...}, ...}, ...}  # optional
       attention: auto             # ModelSettings: auto | sdpa | fused
       activation_checkpointing: false
       compile: false              # or torch.compile options {mode: ..., fullgraph: ...}
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from mmzoo.constraints import PositiveFloat, PositiveInt, Range
+from mmzoo.generation_settings import DecoderSettings, SearchSettings
 
 __all__ = [
     "SECTIONS",
@@ -37,6 +39,8 @@ __all__ = [
     "LoggerConfig",
     "CheckpointConfig",
     "ComponentSpec",
+    "DecoderSettings",
+    "SearchSettings",
     "ModelSettings",
     "Recipe",
     "DEFAULTED_SECTIONS",
@@ -273,6 +277,7 @@ class Recipe:
     logger: LoggerConfig
     checkpoint: CheckpointConfig
     env_references: dict[str, str] = field(default_factory=dict)
+    decoders: dict[str, ComponentSpec] = field(default_factory=dict)
 
     @property
     def run_name(self) -> str:

@@ -86,6 +86,7 @@ OPTIMIZER_RANGES: dict[str, Any] = {
 }
 
 _MODEL_PARTS = ("encoders", "fusion", "heads")
+_OPTIONAL_MODEL_PARTS = ("decoders",)
 _MODEL_SETTINGS = tuple(f.name for f in dataclasses.fields(ModelSettings))
 
 
@@ -121,6 +122,7 @@ class _Model:
     encoders: dict[str, ComponentSpec] = dataclasses.field(default_factory=dict)
     fusion: ComponentSpec | None = None
     heads: dict[str, ComponentSpec] = dataclasses.field(default_factory=dict)
+    decoders: dict[str, ComponentSpec] = dataclasses.field(default_factory=dict)
 
 
 class _Sections(Checker):
@@ -196,18 +198,44 @@ class _Sections(Checker):
         checked = _Model()
         if model is None:
             return checked
-        self.unknown_keys(model, _MODEL_PARTS + _MODEL_SETTINGS, "model", "key")
+        self.unknown_keys(model, _MODEL_PARTS + _OPTIONAL_MODEL_PARTS + _MODEL_SETTINGS, "model", "key")
         checked.settings = self.model_settings({k: v for k, v in model.items() if k in _MODEL_SETTINGS})
+        generates = bool(model.get("decoders"))  # a model that only generates needs no head
         for part in _MODEL_PARTS:
-            if part not in model:
+            if part not in model and not (part == "heads" and generates):
                 self.problem(f"model.{part}", "missing")
         checked.encoders = self.named_mapping(model.get("encoders", {}), "encoder", "model.encoders", "encoder")
-        checked.heads = self.named_mapping(model.get("heads", {}), "head", "model.heads", "head")
+        if model.get("heads") or not generates:
+            checked.heads = self.named_mapping(model.get("heads", {}), "head", "model.heads", "head")
         if "fusion" in model:
             checked.fusion = self.component(model["fusion"], "fusion", "model.fusion")
         if checked.fusion is not None and datamodule is not None:
             self.fusion_handles_optional_modalities(checked.fusion, datamodule, checked.encoders)
+        if model.get("decoders"):
+            checked.decoders = self.named_mapping(model["decoders"], "decoder", "model.decoders", "decoder")
+            self.decoder_references(checked)
         return checked
+
+    def decoder_references(self, model: _Model) -> None:
+        """Each decoder needs a ``target``, a name no head has, a ``memory`` that is ``fusion`` or an
+        encoded modality, and a search ``ctc_head`` among the heads."""
+        for name, spec in model.decoders.items():
+            key = f"model.decoders.{name}"
+            if name in model.heads:
+                self.problem(key, f"a head is also named '{name}'; outputs of heads and decoders share one namespace")
+            if "target" not in spec.extras:
+                self.problem(join_key(key, "target"), "missing: the transcript target it learns")
+            memory = spec.extras.get("memory", "fusion")
+            if isinstance(memory, str) and memory != "fusion" and model.encoders and memory not in model.encoders:
+                choices = ["fusion", *model.encoders]
+                self.problem(
+                    join_key(key, "memory"),
+                    f"no encoder '{memory}'{did_you_mean(memory, choices)}; choose {', '.join(choices)}",
+                )
+            search = spec.extras.get("search")
+            ctc_head = search.get("ctc_head") if isinstance(search, dict) else None
+            if ctc_head is not None and model.heads and ctc_head not in model.heads:
+                self.problem(join_key(key, "search.ctc_head"), f"no head named '{ctc_head}' in model.heads")
 
     def model_settings(self, value: dict[str, Any]) -> ModelSettings | None:
         """The model-wide keys (:class:`ModelSettings`); ``compile`` options must be ``torch.compile``'s."""
@@ -247,7 +275,8 @@ class _Sections(Checker):
             if isinstance(head, str) and heads and head not in heads:
                 self.problem(
                     f"objectives.{name}.head",
-                    f"no head named '{head}' in model.heads{did_you_mean(head, list(heads))}; heads: {', '.join(heads)}",
+                    f"no head or decoder named '{head}' in model{did_you_mean(head, list(heads))}; they are:"
+                    f" {', '.join(heads)}",
                 )
         return objectives
 
@@ -347,7 +376,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry, callables: Callabl
     datamodule = check.data(data)
     transforms = check.transforms(data)
     model = check.model(data, datamodule)
-    objectives = check.objectives(data, model.heads)
+    objectives = check.objectives(data, {**model.heads, **model.decoders})
     weighting = check.weighting(data)
     optimizer = check.optimizer(data)
     scheduler = check.scheduler(data)
@@ -366,6 +395,7 @@ def validate_recipe(loaded: LoadedRecipe, registry: Registry, callables: Callabl
         encoders=model.encoders,
         fusion=model.fusion,
         heads=model.heads,
+        decoders=model.decoders,
         model_settings=model.settings,
         objectives=objectives,
         weighting=weighting,

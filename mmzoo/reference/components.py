@@ -29,11 +29,15 @@ _PLACES: dict[str, tuple[str, ...]] = {
     "encoder": ("model", "encoders", "{modality}"),
     "fusion": ("model", "fusion"),
     "head": ("model", "heads", "label"),
+    "decoder": ("model", "decoders", "transcript"),
     "objective": ("objectives", "main"),
     "weighting": ("weighting",),
     "datamodule": ("data",),
     "transform": ("transforms", "{modality}"),
 }
+
+#: Recipe-level keys a kind's snippet must write (they have no default), with a value.
+_REQUIRED_KEYS: dict[str, dict[str, Any]] = {"decoder": {"target": "transcript"}}
 
 #: A modality name for each ModalitySpec kind, for snippets.
 _MODALITY_OF_KIND = {"image": "image", "tokens": "text", "text": "text", "waveform": "audio", "features": "audio"}
@@ -46,6 +50,10 @@ _INTRO: dict[str, str] = {
     " `parts`, `weights`). See [fusions](../fusions.md) for how to choose one.",
     "head": "Heads read the fused representation (and, for some, the encoded modalities) and return the outputs"
     " objectives score.",
+    "decoder": "Decoders generate token sequences from an encoder's or the fusion's memory: teacher-forced logits"
+    " for the loss, and greedy or beam search (optionally joint with a CTC head) for the hypotheses. Besides the"
+    " options below every decoder takes `target` (required), `memory` (default `fusion`) and `search`"
+    " (see [generation](../generation.md)).",
     "objective": "Objectives turn head outputs and batch targets into a loss, and keep their metrics. Every objective"
     " also takes `weight` (default 1.0). See [objectives](../objectives.md).",
     "weighting": "Weightings combine the objectives' losses into the one that is minimised.",
@@ -100,7 +108,7 @@ def modality_of(entry: Entry) -> str:
 
 def snippet(entry: Entry) -> str:
     """The component's block in a recipe, at its usual place, as YAML."""
-    block: Any = {"name": entry.name, **snippet_options(entry)}
+    block: Any = {"name": entry.name, **_REQUIRED_KEYS.get(entry.kind, {}), **snippet_options(entry)}
     if entry.kind == "transform":
         block = [block]
     for key in reversed(_PLACES[entry.kind]):

@@ -32,6 +32,7 @@ __all__ = [
     "check_encoder",
     "check_fusion",
     "check_head",
+    "check_decoder",
     "check_objective",
     "check_datamodule",
     "check_weighting",
@@ -330,10 +331,65 @@ def check_datamodule(entry: Entry) -> None:
     assert len(batch.ids) == mask.shape[0], "one id per row"
 
 
+def check_decoder(entry: Entry) -> None:
+    """Teacher-forced logits equal step-by-step cached decoding (to 1e-5 in fp32), a padded memory
+    position never changes a result, gradients reach the memory, and ``select`` keeps rows apart.
+
+    Uses a memory of width 12 and 3 rows of 7, 5 and 3 real frames, and targets of 4, 2 and 1 tokens.
+    """
+    from mmzoo.contracts import Decoder, bos_id, teacher_forcing
+
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+    decoder = entry.build(_example_options(entry), {"memory_dim": 12})
+    assert isinstance(decoder, Decoder), f"the factory must return a mmzoo.contracts.Decoder, got {type(decoder)}"
+    assert isinstance(decoder.vocab_size, int) and decoder.vocab_size >= 1, "decoders set an integer vocab_size"
+    decoder.eval()
+    vocab = decoder.vocab_size
+    memory = torch.randn(3, 7, 12, generator=generator, requires_grad=True)
+    memory_mask = lengths_mask([7, 5, 3])
+    target = torch.full((3, 4), -1, dtype=torch.long)
+    for row, length in enumerate((4, 2, 1)):
+        target[row, :length] = torch.randint(1, vocab + 1, (length,), generator=generator)
+    inputs, input_mask, _ = teacher_forcing(target, vocab)
+    logits = decoder(memory, memory_mask, inputs, input_mask)
+    assert logits.shape == (3, 5, vocab + 1), f"logits must be (B, L, vocab_size + 1), got {tuple(logits.shape)}"
+    _finite(logits[input_mask], "teacher-forced logits")
+    logits[input_mask].sum().backward()
+    assert memory.grad is not None and memory.grad[memory_mask].abs().sum() > 0, "no gradient reaches the memory"
+    assert memory.grad[~memory_mask].abs().sum() == 0, "padded memory positions receive a gradient"
+
+    with torch.no_grad():
+        state = decoder.start(memory, memory_mask)
+        stepped = []
+        for position in range(inputs.shape[1]):
+            step_logits, state = decoder.step(inputs[:, position], state)
+            stepped.append(step_logits)
+        stepped_logits = torch.stack(stepped, dim=1)
+        gap = (stepped_logits - logits)[input_mask].abs().max().item()
+        assert gap <= 1e-5, f"step-by-step decoding differs from teacher forcing by {gap:.2e} (at most 1e-5)"
+
+        scrambled = memory.detach().clone()
+        scrambled[~memory_mask] = 1e3 * torch.randn(int((~memory_mask).sum()), 12, generator=generator)
+        changed = (decoder(scrambled, memory_mask, inputs, input_mask) - logits)[input_mask].abs().max().item()
+        assert changed <= 1e-5, f"values at padded memory positions changed the logits by {changed:.2e}"
+
+        state = decoder.start(memory, memory_mask)
+        first, state = decoder.step(torch.full((3,), bos_id(vocab), dtype=torch.long), state)
+        swapped = decoder.select(state, torch.tensor([2, 0, 0]))
+        tokens = inputs[:, 1].clone()
+        after, _ = decoder.step(tokens[[2, 0, 0]], swapped)
+        alone, _ = decoder.step(tokens, state)
+        gap = (after - alone[[2, 0, 0]]).abs().max().item()
+        assert gap <= 1e-5, f"select() must reorder and repeat the rows of the state (differs by {gap:.2e})"
+        assert first.shape == (3, vocab + 1)
+
+
 _CHECKS = {
     "transform": check_transform,
     "encoder": check_encoder,
     "fusion": check_fusion,
+    "decoder": check_decoder,
     "head": check_head,
     "objective": check_objective,
     "weighting": check_weighting,

@@ -54,7 +54,7 @@ def test_override_problems_join_recipe_problems(tiny_recipe, registry):
         ("model.encoders.audio=3", "model.encoders.audio", "must be a mapping with a 'name' key"),
         ("model.encoders.audio={dim: 3}", "model.encoders.audio", "missing 'name' of the encoder"),
         ("objectives.label.weight=-1", "objectives.label.weight", "must be a number >= 0"),
-        ("objectives.label.head=lable", "objectives.label.head", "no head named 'lable'"),
+        ("objectives.label.head=lable", "objectives.label.head", "no head or decoder named 'lable'"),
         ("trainer.logger=false", "trainer.logger", "is set by mmzoo"),
         ("trainer.callbacks=[]", "trainer.callbacks", "is set by mmzoo"),
         ("optimizer.name=torch.optim.Nope", "optimizer.name", "cannot use optimizer"),

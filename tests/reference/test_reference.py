@@ -42,7 +42,7 @@ def test_every_builtin_component_has_a_section_on_its_page(registry):
 def _block_at(data, entry):
     modality = modality_of(entry)
     path = {"encoder": f"model.encoders.{modality}", "fusion": "model.fusion", "head": "model.heads.label",
-            "objective": "objectives.main", "weighting": "weighting", "datamodule": "data",
+            "decoder": "model.decoders.transcript", "objective": "objectives.main", "weighting": "weighting", "datamodule": "data",
             "transform": f"transforms.{modality}"}[entry.kind]  # fmt: skip
     for key in path.split("."):
         data = data[key]
@@ -54,6 +54,8 @@ def test_every_snippet_validates_against_its_component(registry, kind):
     for entry in (e for e in _builtins(registry) if e.kind == kind):
         block = dict(_block_at(yaml.safe_load(snippet(entry)), entry))
         assert block.pop("name") == entry.name
+        if kind == "decoder":
+            assert block.pop("target") == "transcript"  # the recipe-level key every decoder needs
         problems = dict(entry.check_options(block))
         assert not problems, f"{kind} '{entry.name}': the snippet {block} has problems {problems}"
         assert not any(str(value).startswith("<") for value in block.values()), "placeholder in a built-in snippet"

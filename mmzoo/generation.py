@@ -1,0 +1,94 @@
+"""What a decoder adds to the model's outputs: teacher-forced logits, and the hypotheses of its search.
+
+The model runs every decoder of ``model.decoders`` after the heads. When the batch has the
+decoder's target, the decoder scores it under teacher forcing (for the loss); outside training it
+also searches (greedy or beam, optionally joint with a CTC head's prefix scores; see
+:class:`~mmzoo.contracts.SearchSettings`) for the hypotheses the metrics and ``mmzoo predict`` read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from mmzoo.contracts.decoder import Decoder, SearchSettings, bos_id, teacher_forcing
+from mmzoo.ops.ctc_prefix_score import CTCPrefixScorer
+from mmzoo.ops.sequence_search import Hypotheses, beam_search, greedy_search
+
+__all__ = ["decoder_output", "hypotheses_of", "search"]
+
+
+def search(
+    decoder: Decoder, memory: Tensor, memory_mask: Tensor, settings: SearchSettings, ctc: Mapping[str, Tensor] | None
+) -> Hypotheses:
+    """The decoder's hypotheses for memory ``(B, T, D)`` with mask ``(B, T)``.
+
+    Args:
+        settings: the search (beam size, length penalty, EOS threshold, CTC weight).
+        ctc: the output of ``settings.ctc_head`` (``log_probs (B, T', V + 1)``, ``lengths (B,)``)
+            when the search is joint with CTC.
+    """
+    state = decoder.start(memory, memory_mask)
+    common = {
+        "batch_size": memory.shape[0],
+        "bos": bos_id(decoder.vocab_size),
+        "max_length": settings.max_length,
+        "device": memory.device,
+    }
+    joint = ctc is not None and settings.ctc_weight > 0
+    if settings.beam_size == 1 and not joint:
+        return greedy_search(decoder.step, decoder.select, state, **common)
+    scorers = [(CTCPrefixScorer(ctc["log_probs"].float(), ctc["lengths"]), settings.ctc_weight)] if joint else []
+    return beam_search(
+        decoder.step,
+        decoder.select,
+        state,
+        beam_size=settings.beam_size,
+        length_penalty=settings.length_penalty,
+        eos_threshold=settings.eos_threshold,
+        scorers=scorers,
+        **common,
+    )
+
+
+def decoder_output(
+    decoder: Decoder,
+    memory: Tensor,
+    memory_mask: Tensor,
+    target: Tensor | None,
+    settings: SearchSettings,
+    ctc: Mapping[str, Tensor] | None,
+    *,
+    search_hypotheses: bool,
+) -> dict[str, Tensor]:
+    """A decoder's entry in the model outputs.
+
+    Args:
+        target: the transcript target ``(B, L)`` (ids ``1..V``, negative padding), or ``None``.
+        search_hypotheses: also search (evaluation and prediction).
+
+    Returns:
+        With a target, ``logits (B, L + 1, V + 1)`` and the loss ``targets (B, L + 1)``
+        (:func:`~mmzoo.contracts.teacher_forcing`); with a search, ``tokens (B, L')`` (the best
+        hypothesis, padded with ``-1``), ``lengths (B,)`` and ``scores (B,)``.
+    """
+    output: dict[str, Tensor] = {}
+    if target is not None:
+        inputs, input_mask, outputs = teacher_forcing(target.long(), decoder.vocab_size)
+        output["logits"] = decoder(memory, memory_mask, inputs, input_mask)
+        output["targets"] = outputs
+    if search_hypotheses:
+        with torch.no_grad():
+            found = search(decoder, memory, memory_mask, settings, ctc)
+        output["tokens"] = found.tokens[:, 0]
+        output["lengths"] = found.lengths[:, 0]
+        output["scores"] = found.scores[:, 0]
+    return output
+
+
+def hypotheses_of(output: Mapping[str, Any]) -> dict[str, Tensor]:
+    """The per-row prediction values of a decoder's output: ``tokens`` ``(B, L')`` and ``scores`` ``(B,)``."""
+    return {"tokens": output["tokens"], "scores": output["scores"]}
