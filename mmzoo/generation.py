@@ -14,9 +14,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmzoo.contracts.decoder import Decoder, SearchSettings, bos_id, teacher_forcing
+from mmzoo.contracts.decoder import Decoder, DecoderSettings, SearchSettings, bos_id, teacher_forcing
+from mmzoo.data.fields import TranscriptText
 from mmzoo.ops.ctc_prefix_score import CTCPrefixScorer
 from mmzoo.ops.sequence_search import Hypotheses, beam_search, greedy_search
+from mmzoo.ops.text import split_slots
 
 __all__ = ["decoder_output", "hypotheses_of", "search"]
 
@@ -89,6 +91,14 @@ def decoder_output(
     return output
 
 
-def hypotheses_of(output: Mapping[str, Any]) -> dict[str, Tensor]:
-    """The per-row prediction values of a decoder's output: ``tokens`` ``(B, L')`` and ``scores`` ``(B,)``."""
-    return {"tokens": output["tokens"], "scores": output["scores"]}
+def hypotheses_of(output: Mapping[str, Any], settings: DecoderSettings) -> dict[str, Any]:
+    """The per-row prediction values of a decoder's output: ``tokens`` ``(B, L')``, ``score`` ``(B,)``
+    (length-normalised log-probability) and ``text`` (``B`` strings); with ``inline_slots``, also
+    the plain ``transcript`` and the ``slots`` (``[[type, value], ...]`` per row)."""
+    texts = TranscriptText(settings.alphabet, settings.tokenizer)(output["tokens"])
+    values: dict[str, Any] = {"tokens": output["tokens"], "score": output["scores"], "text": texts}
+    if settings.inline_slots:
+        split = [split_slots(text) for text in texts]
+        values["transcript"] = [plain for plain, _ in split]
+        values["slots"] = [[list(slot) for slot in slots] for _, slots in split]
+    return values

@@ -45,8 +45,16 @@ class DecoderSettings:
             ``transcript`` target).
         memory: what it attends to: ``fusion`` (the fused ``seq``) or a modality (its encoder's ``seq``).
         search: how it generates (:class:`SearchSettings`).
+        alphabet: characters of ids ``1..V``, to write the hypotheses as text in predictions
+            (``null``: the transcript default); give the target's.
+        tokenizer: instead of ``alphabet``, the target's tokenizer.
+        inline_slots: the target writes slots inline (``[type value]``): predictions also give
+            the plain ``transcript`` and the ``slots``.
     """
 
     target: str
     memory: str = "fusion"
     search: SearchSettings = field(default_factory=SearchSettings)
+    alphabet: str | None = None
+    tokenizer: str | None = None
+    inline_slots: bool = False

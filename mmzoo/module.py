@@ -44,6 +44,11 @@ _NONFINITE_HINT = (
 )
 
 
+def _row_value(value: Tensor | Sequence[Any], index: int) -> Any:
+    """Row ``index`` of a prediction value: a tensor's as plain Python values, or a list's item."""
+    return value[index].tolist() if isinstance(value, Tensor) else value[index]
+
+
 def validation_metrics_of(checkpoint: Mapping[str, Any]) -> dict[str, float]:
     """The ``val/...`` metrics a checkpoint saved with its weights (``{}`` for older checkpoints)."""
     return dict(checkpoint.get(_VALIDATION_KEY, {}))
@@ -486,7 +491,9 @@ class MultimodalModule(pl.LightningModule):
         checkpoint[_EPOCH_SUMS_KEY] = self._epoch_sums.state_dict()
         trainer = self._trainer
         if trainer is not None:
-            latest = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1}
+            latest = {
+                k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/") and v.numel() == 1
+            }
             checkpoint[_VALIDATION_KEY] = latest or self.validation_metrics
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -516,14 +523,16 @@ class MultimodalModule(pl.LightningModule):
         """
         outputs, _, _ = self(batch)
         per_head = {
-            name: hypotheses_of(output) if name in self.decoders else self.heads[name.split("@")[0]].predict(output)
+            name: hypotheses_of(output, self.decoder_settings[name])
+            if name in self.decoders
+            else self.heads[name.split("@")[0]].predict(output)
             for name, output in outputs.items()
         }
         rows: list[dict[str, Any]] = []
         for index, row_id in enumerate(batch.ids):
             row: dict[str, Any] = {"id": row_id}
             for head, values in per_head.items():
-                row[head] = {key: value[index].tolist() for key, value in values.items()}
+                row[head] = {key: _row_value(value, index) for key, value in values.items()}
             for target, value in batch.targets.items():
                 row.setdefault("targets", {})[target] = value[index].tolist()
             if batch.meta:

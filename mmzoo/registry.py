@@ -55,7 +55,7 @@ RESERVED_KEYS: dict[str, tuple[str, ...]] = {
     "encoder": ("name", "freeze", "train_last", "project_dim", "lora", "gradient_checkpointing"),
     "fusion": ("name",),
     "head": ("name",),
-    "decoder": ("name", "memory", "target", "search"),
+    "decoder": ("name", "memory", "target", "search", "alphabet", "tokenizer", "inline_slots"),
     "objective": ("name", "weight"),
     "weighting": ("name",),
     "datamodule": ("name",),

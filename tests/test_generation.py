@@ -116,7 +116,7 @@ def test_joint_ctc_attention_trains_validates_and_predicts(tmp_path, decoder):
     for row in rows:
         tokens = row["transcript"]["tokens"]
         assert all(0 < t <= 28 for t in tokens if t != -1) and len(tokens) <= 10
-        assert isinstance(row["transcript"]["scores"], float)
+        assert isinstance(row["transcript"]["score"], float) and isinstance(row["transcript"]["text"], str)
 
 
 class _Bigram(Decoder):
@@ -157,3 +157,79 @@ def test_a_third_party_decoder_passes_the_contract_kit_and_trains(tmp_path):
     check_entry(entry)
     fit = run_recipe("fit", _recipe(tmp_path, "bigram"), registry=registry)
     assert "val/attention/cer" in json.loads((fit.run_dir / "results.json").read_text())["metrics"]
+
+
+def test_inline_slots_split_into_words_and_slots():
+    from mmzoo.ops.text import split_slots
+
+    assert split_slots("please email [person anna] on [day monday]") == (
+        "please email anna on monday",
+        [("person", "anna"), ("day", "monday")],
+    )
+    assert split_slots("taxi to the [place city  centre] at [time twelve forty five]") == (
+        "taxi to the city centre at twelve forty five",
+        [("place", "city centre"), ("time", "twelve forty five")],
+    )
+    assert split_slots("call [person john smith") == ("call john smith", [])  # unclosed: no slot, no type word
+    assert split_slots("no slots here") == ("no slots here", [])
+
+
+def test_slot_f1_counts_exact_type_and_value_matches():
+    from mmzoo.objectives._text import SlotF1
+
+    metric = SlotF1()
+    metric.update(
+        ["call [person anna] [day monday]", "play [artist abba]", "set a timer"],
+        ["call [person anna] [day sunday]", "play [artist abba]", "set a timer for [duration two minutes]"],
+    )
+    # hits: anna, abba = 2; predicted 3; expected 4 -> F1 = 4 / 7
+    assert float(metric.compute()) == pytest.approx(4 / 7)
+    empty = SlotF1()
+    empty.update(["hello"], ["hello"])
+    assert float(empty.compute()) == 1.0
+
+
+def test_sequence_ce_scores_words_without_their_slots_and_needs_inline_slots_for_slot_f1():
+    from torchmetrics import MetricCollection
+
+    from mmzoo.contracts import Batch
+    from mmzoo.objectives.sequence_ce import SequenceCrossEntropyObjective
+
+    alphabet = "abcdefghijklmnopqrstuvwxyz '[]"
+    objective = SequenceCrossEntropyObjective(
+        "tagged", "tagged", alphabet=alphabet, inline_slots=True, metrics=["wer", "slot_f1"]
+    )
+
+    def ids(text: str, width: int) -> list[int]:
+        return [alphabet.index(c) + 1 for c in text] + [-1] * (width - len(text))
+
+    reference, hypothesis = "call [person anna]", "call [day anna]"
+    target = torch.tensor([ids(reference, 20)])
+    metrics = MetricCollection(objective.make_metrics())
+    objective.update_metrics(metrics, {"tagged": {"tokens": torch.tensor([ids(hypothesis, 20)])}},
+                             Batch(inputs={}, targets={"tagged": target}, ids=["r"]))  # fmt: skip
+    values = metrics.compute()
+    assert float(values["wer"]) == 0.0  # the words agree once the slots are unwrapped
+    assert float(values["slot_f1"]) == 0.0  # the slot's type does not
+    with pytest.raises(ValueError, match="slot_f1 metric needs inline_slots"):
+        SequenceCrossEntropyObjective("t", "t", metrics=["slot_f1"])
+
+
+#: The shipped generation recipes, with the decoder whose search a smoke run shortens.
+SHIPPED = {
+    "asr/joint_ctc_attention.yaml": "transcript",
+    "asr/attention.yaml": "transcript",
+    "asr/ctc.yaml": None,
+    "slu/joint_asr_nlu.yaml": "tagged",
+    "slu/intent_audio_only.yaml": None,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_generation_recipes_train_at_trimmed_sizes(tmp_path, name):
+    overrides = [f"run.root={tmp_path}", "logger.wandb.mode=disabled", "trainer.max_epochs=1",
+                 "trainer.limit_train_batches=2", "trainer.limit_val_batches=1", "data.batch_size=4"]  # fmt: skip
+    if SHIPPED[name]:
+        overrides.append(f"model.decoders.{SHIPPED[name]}.search.max_length=8")
+    fit = run_recipe("fit", RECIPES / name, overrides)
+    assert json.loads((fit.run_dir / "results.json").read_text())["status"] == "completed"

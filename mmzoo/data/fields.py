@@ -3,15 +3,24 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
+from torch import Tensor
 
 from mmzoo.constraints import PositiveInt
-from mmzoo.ops.text import DEFAULT_ALPHABET
+from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
 
-__all__ = ["ModalityField", "TargetField", "encode_target", "encode_transcript", "missing_target"]
+__all__ = [
+    "ModalityField",
+    "TargetField",
+    "TranscriptText",
+    "encode_target",
+    "encode_transcript",
+    "missing_target",
+]
 
 
 
@@ -115,6 +124,35 @@ def transcript_tokenizer(name: str) -> tuple[Any, int]:
         raise ValueError(f"transcript tokenizer '{name}' must be pre-built (byt5, a JSON file or a directory)")
     spec = tokenizer.setup(ModalitySpec(kind="text"))
     return tokenizer, int(spec.vocab_size or 0)
+
+
+class TranscriptText:
+    """Turns id rows of a transcript target's vocabulary into text.
+
+    Args:
+        alphabet: characters of ids ``1..V`` (``None``: the transcript default).
+        tokenizer: instead of ``alphabet``, the transcript's tokenizer (ids ``1..V`` are its ids plus one).
+
+    Raises:
+        ValueError: both are given.
+    """
+
+    def __init__(self, alphabet: str | None, tokenizer: str | None) -> None:
+        if alphabet is not None and tokenizer is not None:
+            raise ValueError("give `alphabet` or `tokenizer`, not both")
+        self.alphabet = DEFAULT_ALPHABET if alphabet is None else alphabet
+        self.tokenizer = tokenizer
+
+    @property
+    def vocab_size(self) -> int:
+        """``V``: the tokenizer's size, or the alphabet's length."""
+        return transcript_tokenizer(self.tokenizer)[1] if self.tokenizer else len(self.alphabet)
+
+    def __call__(self, ids: Tensor | Sequence[Sequence[int]]) -> list[str]:
+        """Texts of id rows ``(B, L)`` (ids ``<= 0``, padding and blanks or ``EOS``, are skipped)."""
+        rows = ids.tolist() if isinstance(ids, Tensor) else ids
+        tokenizer = transcript_tokenizer(self.tokenizer)[0] if self.tokenizer else None
+        return texts_of(rows, alphabet=self.alphabet, tokenizer=tokenizer)
 
 
 def encode_transcript_tokens(text: Any, name: str) -> torch.Tensor:

@@ -98,6 +98,9 @@ class TransformerDecoder(Decoder):
         layers: decoder layers.
         mlp_ratio: hidden width of each MLP, as a multiple of ``dim``.
         dropout: dropout on attention weights and after each sub-layer.
+        memory_positions: add sinusoidal positions to the projected memory, so cross-attention
+            can find where it is in an encoder output that carries no positions of its own (a
+            convolutional encoder's, say); off for a memory that already has them.
 
     Inputs:
         memory ``(B, T, memory_dim)`` with bool ``memory_mask (B, T)``; tokens ``(B, L)`` with bool
@@ -115,9 +118,11 @@ class TransformerDecoder(Decoder):
         layers: Annotated[int, Range(ge=1)] = 2,
         mlp_ratio: PositiveFloat = 4.0,
         dropout: Probability = 0.1,
+        memory_positions: bool = True,
     ) -> None:
         super().__init__()
         check_heads(dim, heads)
+        self.memory_positions = memory_positions
         self.vocab_size = vocab_size
         self.memory_dim = memory_dim
         self.dim = dim
@@ -133,16 +138,24 @@ class TransformerDecoder(Decoder):
         scale = self.dim**0.5
         return self.drop(self.embed(tokens) * scale + sinusoid(positions, self.dim).to(self.embed.weight.dtype))
 
+    def _memory(self, memory: Tensor) -> Tensor:
+        """The projected memory ``(N, T, dim)``, with positions when ``memory_positions``."""
+        projected = self.memory(memory)
+        if self.memory_positions:
+            positions = torch.arange(memory.shape[1], device=memory.device)
+            projected = projected + sinusoid(positions, self.dim).to(projected.dtype)
+        return projected
+
     def forward(self, memory: Tensor, memory_mask: Tensor, tokens: Tensor, token_mask: Tensor) -> Tensor:
         positions = torch.arange(tokens.shape[1], device=tokens.device).expand_as(tokens)
         x = self._inputs(tokens, positions)
-        projected = self.memory(memory)
+        projected = self._memory(memory)
         for layer in self.layers:
             x, _ = layer(x, layer.memory_keys(projected), memory_mask)
         return self.out(self.norm(x))
 
     def start(self, memory: Tensor, memory_mask: Tensor) -> DecoderState:
-        projected = self.memory(memory)
+        projected = self._memory(memory)
         state: DecoderState = {
             "memory_mask": memory_mask,
             "position": torch.zeros(memory.shape[0], dtype=torch.long, device=memory.device),

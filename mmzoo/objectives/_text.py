@@ -1,61 +1,64 @@
-"""Parts the transcript objectives share (``ctc``, ``sequence_ce``): ids to text, and CER/WER."""
+"""Parts the transcript objectives share (``ctc``, ``sequence_ce``): CER/WER, and slot F1 for
+transcripts that carry their slots inline (``[type value]``)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
+import torch
 from torch import Tensor
+from torchmetrics import Metric
 
-from mmzoo.data.fields import transcript_tokenizer
-from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
+from mmzoo.data.fields import TranscriptText
+from mmzoo.ops.text import split_slots
 
-__all__ = ["TextMetric", "TranscriptText", "text_metrics", "update_text_metrics"]
+__all__ = ["SlotF1", "TextMetric", "TranscriptText", "text_metrics", "update_text_metrics"]
 
-TextMetric = Literal["cer", "wer"]
+TextMetric = Literal["cer", "wer", "slot_f1"]
 
 
-class TranscriptText:
-    """Turns id rows of a transcript target's vocabulary into text.
+class SlotF1(Metric):
+    """Micro F1 of exact slot matches over inline-slot transcripts (``[type value]``): a predicted
+    ``(type, value)`` counts when the reference has it too, each reference slot at most once.
+    ``1.0`` when neither side has a slot."""
 
-    Args:
-        alphabet: characters of ids ``1..V`` (``None``: the transcript default).
-        tokenizer: instead of ``alphabet``, the transcript's tokenizer (ids ``1..V`` are its ids plus one).
+    full_state_update = False
+    higher_is_better = True
 
-    Raises:
-        ValueError: both are given.
-    """
+    def __init__(self) -> None:
+        super().__init__()
+        for name in ("hits", "predicted", "expected"):
+            self.add_state(name, default=torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
-    def __init__(self, alphabet: str | None, tokenizer: str | None) -> None:
-        if alphabet is not None and tokenizer is not None:
-            raise ValueError("give `alphabet` or `tokenizer`, not both")
-        self.alphabet = DEFAULT_ALPHABET if alphabet is None else alphabet
-        self.tokenizer = tokenizer
+    def update(self, predictions: Sequence[str], references: Sequence[str]) -> None:
+        for prediction, reference in zip(predictions, references):
+            found, wanted = Counter(split_slots(prediction)[1]), Counter(split_slots(reference)[1])
+            self.hits += sum((found & wanted).values())
+            self.predicted += sum(found.values())
+            self.expected += sum(wanted.values())
 
-    @property
-    def vocab_size(self) -> int:
-        """``V``: the tokenizer's size, or the alphabet's length."""
-        return transcript_tokenizer(self.tokenizer)[1] if self.tokenizer else len(self.alphabet)
-
-    def __call__(self, ids: Tensor | Sequence[Sequence[int]]) -> list[str]:
-        """Texts of id rows ``(B, L)`` (ids ``<= 0``, padding and blanks or ``EOS``, are skipped)."""
-        rows = ids.tolist() if isinstance(ids, Tensor) else ids
-        tokenizer = transcript_tokenizer(self.tokenizer)[0] if self.tokenizer else None
-        return texts_of(rows, alphabet=self.alphabet, tokenizer=tokenizer)
+    def compute(self) -> Tensor:
+        total = self.predicted + self.expected
+        return torch.where(total > 0, 2 * self.hits / total.clamp(min=1), torch.ones(()))
 
 
 def text_metrics(names: Sequence[TextMetric]) -> dict[str, Any]:
-    """Fresh torchmetrics ``CharErrorRate``/``WordErrorRate`` objects by name."""
+    """Fresh torchmetrics ``CharErrorRate``/``WordErrorRate`` objects (and :class:`SlotF1`) by name."""
     from torchmetrics.text import CharErrorRate, WordErrorRate
 
-    factories: dict[str, Callable[[], Any]] = {"cer": CharErrorRate, "wer": WordErrorRate}
+    factories: dict[str, Callable[[], Any]] = {"cer": CharErrorRate, "wer": WordErrorRate, "slot_f1": SlotF1}
     return {name: factories[name]() for name in names}
 
 
-def update_text_metrics(metrics: Any, hypotheses: Sequence[str], target: Tensor, text: TranscriptText) -> None:
+def update_text_metrics(
+    metrics: Any, hypotheses: Sequence[str], target: Tensor, text: TranscriptText, inline_slots: bool = False
+) -> None:
     """Feed one batch to every metric of a collection: hypotheses against the target's texts.
 
-    Rows whose target has no tokens (unlabelled) are left out.
+    Rows whose target has no tokens (unlabelled) are left out. With ``inline_slots``, ``cer`` and
+    ``wer`` compare the plain words (slots unwrapped) and ``slot_f1`` the slots.
 
     Args:
         hypotheses: ``B`` texts; target: ``(B, L)`` ids, negative padding.
@@ -65,5 +68,8 @@ def update_text_metrics(metrics: Any, hypotheses: Sequence[str], target: Tensor,
         return
     predictions = [hypothesis for hypothesis, keep in zip(hypotheses, labelled) if keep]
     references = [reference for reference, keep in zip(text(target), labelled) if keep]
-    for _, metric in metrics.items(keep_base=True):
-        metric.update(predictions, references)
+    for name, metric in metrics.items(keep_base=True):
+        if inline_slots and not name.endswith("slot_f1"):
+            metric.update([split_slots(p)[0] for p in predictions], [split_slots(r)[0] for r in references])
+        else:
+            metric.update(predictions, references)

@@ -36,7 +36,10 @@ class SequenceCrossEntropyObjective(Objective):
         alphabet: characters of ids ``1..V`` for the metrics' texts; ``null`` for the transcript
             default (lowercase a-z, space and apostrophe).
         tokenizer: instead of ``alphabet``: the tokenizer of a token-vocabulary transcript.
-        metrics: ``cer`` and/or ``wer`` of the decoder's hypotheses.
+        metrics: ``cer`` and/or ``wer`` of the decoder's hypotheses, and ``slot_f1`` (micro F1 of
+            exactly matching slots) for a target with inline slots.
+        inline_slots: the target writes slots inline, ``[type value]`` (spoken language
+            understanding): ``cer`` and ``wer`` compare the words with the slots unwrapped.
     """
 
     def __init__(
@@ -48,6 +51,7 @@ class SequenceCrossEntropyObjective(Objective):
         alphabet: str | None = None,
         tokenizer: str | None = None,
         metrics: list[TextMetric] = ["cer", "wer"],  # noqa: B006 - read only
+        inline_slots: bool = False,
     ) -> None:
         super().__init__()
         self.head = head
@@ -55,6 +59,9 @@ class SequenceCrossEntropyObjective(Objective):
         self.label_smoothing = check_label_smoothing(label_smoothing)
         self.text = TranscriptText(alphabet, tokenizer)
         self.metric_names = list(metrics)
+        self.inline_slots = inline_slots
+        if "slot_f1" in self.metric_names and not inline_slots:
+            raise ValueError("the slot_f1 metric needs inline_slots: true (a target that writes [type value] slots)")
         decoder = (heads or {}).get(head)
         if decoder is not None and not isinstance(decoder, Decoder):
             raise ValueError(f"sequence_ce scores a decoder, but '{head}' is a {type(decoder).__name__}")
@@ -85,7 +92,8 @@ class SequenceCrossEntropyObjective(Objective):
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
         output = outputs[self.head]
         if "tokens" in output:
-            update_text_metrics(metrics, self.text(output["tokens"]), batch.targets[self.target], self.text)
+            hypotheses = self.text(output["tokens"])
+            update_text_metrics(metrics, hypotheses, batch.targets[self.target], self.text, self.inline_slots)
 
     def example_inputs(self, batch_size: int) -> tuple[dict[str, Any], Batch]:
         generator = torch.Generator().manual_seed(0)

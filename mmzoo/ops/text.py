@@ -6,10 +6,11 @@ Transcript targets are ids ``1..V`` with ``0`` the CTC blank: characters of an a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
-__all__ = ["DEFAULT_ALPHABET", "TokenDecoder", "ids_to_text", "texts_of"]
+__all__ = ["DEFAULT_ALPHABET", "TokenDecoder", "ids_to_text", "split_slots", "texts_of"]
 
 #: The default ``transcript`` alphabet: lowercase a-z, space and apostrophe (ids 1..28; 0 is the
 #: CTC blank).
@@ -40,3 +41,21 @@ def texts_of(
     if tokenizer is not None:
         return [tokenizer.decode([i - 1 for i in row if i > 0]) for row in rows]
     return [ids_to_text(row, alphabet) for row in rows]
+
+
+#: An inline slot: ``[type value words]``.
+_SLOT = re.compile(r"\[\s*([a-z_']+)\s+([^\[\]]*?)\s*\]")
+
+
+def split_slots(text: str) -> tuple[str, list[tuple[str, str]]]:
+    """A transcript with inline slots, split into its plain words and its slots.
+
+    ``"please email [person anna] on [day monday]"`` gives ``("please email anna on monday",
+    [("person", "anna"), ("day", "monday")])``. A bracket that is not part of a well-formed slot
+    (``[person`` without its ``]``, say, from a decoder that stopped early) is dropped from the
+    plain text with its type word, and gives no slot.
+    """
+    slots = [(kind, " ".join(value.split())) for kind, value in _SLOT.findall(text)]
+    plain = _SLOT.sub(lambda match: f" {match.group(2)} ", text)
+    plain = re.sub(r"\[\s*[a-z_']*", " ", plain).replace("]", " ")  # an unclosed slot's bracket and type
+    return " ".join(plain.split()), [(kind, value) for kind, value in slots if value]

@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from mmzoo.recipe.callables import CallableSchemas
-from mmzoo.recipe.schema import SECTIONS, ComponentSpec, EncoderSettings, Recipe
+from mmzoo.recipe.schema import SECTIONS, ComponentSpec, DecoderSettings, EncoderSettings, Recipe
 from mmzoo.registry import REQUIRED, Option, Registry
 from mmzoo.typecheck import NO_YAML, yaml_form
 
@@ -23,6 +23,7 @@ __all__ = ["with_component_defaults"]
 #: they come after the factory's options in the full form.
 _RECIPE_LEVEL_DEFAULTS: dict[str, dict[str, Any]] = {
     "encoder": asdict(EncoderSettings()),
+    "decoder": {key: value for key, value in asdict(DecoderSettings(target="")).items() if key != "target"},
     "objective": {"weight": 1.0},
     "transform": {"train_only": False},
 }

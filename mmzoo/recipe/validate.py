@@ -114,6 +114,11 @@ def _optional_modalities(datamodule: ComponentSpec, encoders: Mapping[str, Compo
     )
 
 
+def _has_entries(value: Any) -> bool:
+    """A ``{name: component}`` mapping with at least one entry that is not ``null`` (removed)."""
+    return isinstance(value, Mapping) and any(item is not None for item in value.values())
+
+
 @dataclasses.dataclass
 class _Model:
     """The checked ``model:`` section (``None`` for a part with problems)."""
@@ -200,20 +205,22 @@ class _Sections(Checker):
             return checked
         self.unknown_keys(model, _MODEL_PARTS + _OPTIONAL_MODEL_PARTS + _MODEL_SETTINGS, "model", "key")
         checked.settings = self.model_settings({k: v for k, v in model.items() if k in _MODEL_SETTINGS})
-        generates = bool(model.get("decoders"))  # a model that only generates needs no head
+        generates = _has_entries(model.get("decoders"))  # a model that only generates needs no head
         for part in _MODEL_PARTS:
             if part not in model and not (part == "heads" and generates):
                 self.problem(f"model.{part}", "missing")
         checked.encoders = self.named_mapping(model.get("encoders", {}), "encoder", "model.encoders", "encoder")
-        if model.get("heads") or not generates:
+        if _has_entries(model.get("heads")) or not generates:
             checked.heads = self.named_mapping(model.get("heads", {}), "head", "model.heads", "head")
         if "fusion" in model:
             checked.fusion = self.component(model["fusion"], "fusion", "model.fusion")
         if checked.fusion is not None and datamodule is not None:
             self.fusion_handles_optional_modalities(checked.fusion, datamodule, checked.encoders)
-        if model.get("decoders"):
+        if generates:
             checked.decoders = self.named_mapping(model["decoders"], "decoder", "model.decoders", "decoder")
             self.decoder_references(checked)
+        elif model.get("decoders") is not None:
+            self.mapping(model["decoders"], "model.decoders")  # a mapping whose entries were all removed is fine
         return checked
 
     def decoder_references(self, model: _Model) -> None:
