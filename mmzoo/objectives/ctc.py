@@ -11,12 +11,12 @@ from torch import Tensor
 
 from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import Batch, Objective
-from mmzoo.objectives._text import TextMetric, TranscriptText, text_metrics, update_text_metrics
+from mmzoo.objectives._text import TranscriptText, text_metrics, update_text_metrics
 from mmzoo.ops.ctc_decode import greedy_decode, prefix_beam_search
 
 __all__ = ["CTCObjective"]
 
-MetricName = TextMetric
+MetricName = Literal["cer", "wer"]
 
 
 class CTCObjective(Objective):
