@@ -37,14 +37,14 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmzoo.contracts import CalibratedHead
-from mmzoo.data.fields import transcript_tokenizer
-from mmzoo.ops.text import DEFAULT_ALPHABET, texts_of
+from mmzoo.data.fields import TranscriptText
+from mmzoo.ops.text import DEFAULT_ALPHABET
 from mmzoo.predictions import JsonlPredictionWriter, read_jsonl, repair_jsonl
 from mmzoo.qc.calibration import calibration_quality, calibration_sentence, reliability_figure
 from mmzoo.qc.findings import finding
@@ -138,10 +138,10 @@ class AsrGate:
 
 
 @functools.lru_cache(maxsize=4)
-def _decoder(alphabet: str, tokenizer: str | None) -> Callable[[list[list[int]]], list[str]]:
-    """The id-rows-to-texts function (the same decoding as the CTC objective's metrics)."""
-    decoder = transcript_tokenizer(tokenizer)[0] if tokenizer else None
-    return functools.partial(texts_of, alphabet=alphabet, tokenizer=decoder)
+def _decoder(alphabet: str, tokenizer: str | None) -> TranscriptText:
+    """The id-rows-to-texts function (the CTC objective's metrics decode the same way); a tokenizer
+    takes the place of the alphabet."""
+    return TranscriptText(None if tokenizer else alphabet, tokenizer)
 
 
 def _normalize(text: str, alphabet: str | None) -> str:

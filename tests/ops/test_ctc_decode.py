@@ -11,15 +11,7 @@ import torch
 from mmzoo.ops.ctc_decode import greedy_decode, pad_decoded, prefix_beam_search
 from mmzoo.ops.text import ids_to_text
 
-
-def collapse(path: tuple[int, ...]) -> tuple[int, ...]:
-    labels = []
-    previous = 0
-    for label in path:
-        if label != previous and label != 0:
-            labels.append(label)
-        previous = label
-    return tuple(labels)
+from .ctc_paths import collapse
 
 
 def brute_force_best(probs: torch.Tensor) -> tuple[tuple[int, ...], dict[tuple[int, ...], float]]:

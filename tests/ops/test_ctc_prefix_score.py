@@ -14,15 +14,7 @@ from mmzoo.contracts.decoder import EOS, bos_id
 from mmzoo.ops.ctc_prefix_score import CTCPrefixScorer
 from mmzoo.ops.sequence_search import ScorerState, beam_search
 
-
-def collapse(path: tuple[int, ...]) -> tuple[int, ...]:
-    labels = []
-    previous = 0
-    for label in path:
-        if label != previous and label != 0:
-            labels.append(label)
-        previous = label
-    return tuple(labels)
+from .ctc_paths import collapse
 
 
 def labelling_probs(log_probs: Tensor) -> dict[tuple[int, ...], float]:
