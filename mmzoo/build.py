@@ -17,6 +17,7 @@ from mmzoo.contracts import Decoder, DecoderSettings, Encoder, Fusion, SearchSet
 from mmzoo.contracts.datamodule import MultimodalDataModule
 from mmzoo.encoder_settings import apply_encoder_settings
 from mmzoo.errors import BuildError
+from mmzoo.generation import ctc_markup
 from mmzoo.lifecycle.best_checkpoints import BestCheckpoints
 from mmzoo.lifecycle.checkpoint_io import AtomicCheckpointIO
 from mmzoo.lifecycle.last_checkpoint import LastCheckpoint
@@ -229,6 +230,11 @@ def _build_decoders(
                 f"{spec.key}.search.ctc_head: head '{ctc_head}' scores {ctc_vocab} tokens, decoder '{spec.name}'"
                 f" {decoder.vocab_size}; joint decoding needs a ctc head over the decoder's tokens",
             )
+        if ctc_head is not None:
+            try:
+                ctc_markup(chosen)
+            except ValueError as error:
+                raise BuildError(f"{spec.key}.{error}") from None
         decoders[name], settings[name] = decoder, chosen
     return decoders, settings
 

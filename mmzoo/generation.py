@@ -18,13 +18,43 @@ from mmzoo.contracts.decoder import Decoder, DecoderSettings, SearchSettings, bo
 from mmzoo.data.fields import TranscriptText
 from mmzoo.ops.ctc_prefix_score import CTCPrefixScorer
 from mmzoo.ops.sequence_search import Hypotheses, beam_search, greedy_search
+from mmzoo.ops.slot_markup import SlotMarkup
 from mmzoo.ops.text import split_slots
 
-__all__ = ["decoder_output", "hypotheses_of", "search"]
+__all__ = ["ctc_markup", "decoder_output", "hypotheses_of", "search"]
+
+
+def ctc_markup(settings: DecoderSettings) -> SlotMarkup | None:
+    """What the CTC head of a joint search does not hear, and the slot types it may write: the
+    target's inline-slot markup (``inline_slots`` over a character alphabet), else ``None``.
+
+    Raises:
+        ValueError: inline slots over a tokenizer, an alphabet without ``[``, ``]`` or the space,
+            or ``slot_types`` that are not words of the alphabet; the message starts with the
+            setting at fault (``inline_slots: ...``, ``slot_types: ...``).
+    """
+    if not settings.inline_slots:
+        return None
+    if settings.tokenizer is not None:
+        raise ValueError("inline_slots: joint CTC decoding with inline slots needs a character alphabet, not a tokenizer")
+    alphabet = TranscriptText(settings.alphabet, None).alphabet
+    try:
+        SlotMarkup.of_alphabet(alphabet)
+    except ValueError as error:
+        raise ValueError(f"inline_slots: {error}") from None
+    try:
+        return SlotMarkup.of_alphabet(alphabet, settings.slot_types or ())
+    except ValueError as error:
+        raise ValueError(f"slot_types: {error}") from None
 
 
 def search(
-    decoder: Decoder, memory: Tensor, memory_mask: Tensor, settings: SearchSettings, ctc: Mapping[str, Tensor] | None
+    decoder: Decoder,
+    memory: Tensor,
+    memory_mask: Tensor,
+    settings: SearchSettings,
+    ctc: Mapping[str, Tensor] | None,
+    markup: SlotMarkup | None = None,
 ) -> Hypotheses:
     """The decoder's hypotheses for memory ``(B, T, D)`` with mask ``(B, T)``.
 
@@ -32,6 +62,8 @@ def search(
         settings: the search (beam size, length penalty, EOS threshold, CTC weight).
         ctc: the output of ``settings.ctc_head`` (``log_probs (B, T', V + 1)``, ``lengths (B,)``)
             when the search is joint with CTC.
+        markup: the hypotheses' inline-slot markup, which the CTC head does not hear
+            (:func:`ctc_markup`).
     """
     state = decoder.start(memory, memory_mask)
     common = {
@@ -43,7 +75,11 @@ def search(
     joint = ctc is not None and settings.ctc_weight > 0
     if settings.beam_size == 1 and not joint:
         return greedy_search(decoder.step, decoder.select, state, **common)
-    scorers = [(CTCPrefixScorer(ctc["log_probs"].float(), ctc["lengths"]), settings.ctc_weight)] if joint else []
+    scorers = (
+        [(CTCPrefixScorer(ctc["log_probs"].float(), ctc["lengths"], markup=markup), settings.ctc_weight)]
+        if joint
+        else []
+    )
     return beam_search(
         decoder.step,
         decoder.select,
@@ -61,7 +97,7 @@ def decoder_output(
     memory: Tensor,
     memory_mask: Tensor,
     target: Tensor | None,
-    settings: SearchSettings,
+    settings: DecoderSettings,
     ctc: Mapping[str, Tensor] | None,
     *,
     search_hypotheses: bool,
@@ -70,6 +106,8 @@ def decoder_output(
 
     Args:
         target: the transcript target ``(B, L)`` (ids ``1..V``, negative padding), or ``None``.
+        settings: the decoder entry's settings (its search, and its inline slots for joint decoding).
+        ctc: the output of the search's ``ctc_head``, or ``None``.
         search_hypotheses: also search (evaluation and prediction).
 
     Returns:
@@ -84,7 +122,8 @@ def decoder_output(
         output["targets"] = outputs
     if search_hypotheses:
         with torch.no_grad():
-            found = search(decoder, memory, memory_mask, settings, ctc)
+            markup = ctc_markup(settings) if ctc is not None else None
+            found = search(decoder, memory, memory_mask, settings.search, ctc, markup)
         output["tokens"] = found.tokens[:, 0]
         output["lengths"] = found.lengths[:, 0]
         output["scores"] = found.scores[:, 0]

@@ -50,6 +50,8 @@ class DecoderSettings:
         tokenizer: instead of ``alphabet``, the target's tokenizer.
         inline_slots: the target writes slots inline (``[type value]``): predictions also give
             the plain ``transcript`` and the ``slots``.
+        slot_types: with ``inline_slots``, the slot types there are; joint CTC decoding then
+            writes no other (``null``: any word).
     """
 
     target: str
@@ -58,3 +60,4 @@ class DecoderSettings:
     alphabet: str | None = None
     tokenizer: str | None = None
     inline_slots: bool = False
+    slot_types: list[str] | None = None

@@ -289,7 +289,7 @@ class MultimodalModule(pl.LightningModule):
             memory,
             mask,
             batch.targets.get(settings.target),
-            settings.search,
+            settings,
             ctc,
             search_hypotheses=not self.training if search is None else search,
         )

@@ -13,10 +13,11 @@ import inspect
 import re
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from mmzoo.errors import DuplicateComponentError, RegistryError, UnknownComponentError
+from mmzoo.generation_settings import DecoderSettings
 from mmzoo.typecheck import NO_YAML, check_value, describe_type, yaml_form
 
 __all__ = [
@@ -55,7 +56,7 @@ RESERVED_KEYS: dict[str, tuple[str, ...]] = {
     "encoder": ("name", "freeze", "train_last", "project_dim", "lora", "gradient_checkpointing"),
     "fusion": ("name",),
     "head": ("name",),
-    "decoder": ("name", "memory", "target", "search", "alphabet", "tokenizer", "inline_slots"),
+    "decoder": ("name", *(setting.name for setting in fields(DecoderSettings))),
     "objective": ("name", "weight"),
     "weighting": ("name",),
     "datamodule": ("name",),

@@ -98,6 +98,17 @@ def test_decoder_sections_are_validated(tmp_path, registry):
     assert "model.decoders.transcript.search" in str(info.value)
 
 
+def test_joint_decoding_with_inline_slots_needs_their_markup_in_the_alphabet(tmp_path):
+    from mmzoo.errors import BuildError
+
+    with pytest.raises(BuildError, match=r"model.decoders.transcript.inline_slots: .*lacks '\[', '\]'"):
+        run_recipe("fit", _recipe(tmp_path), ["model.decoders.transcript.inline_slots=true"])
+    overrides = ["model.decoders.transcript.inline_slots=true", "model.decoders.transcript.slot_types=[a b]",
+                 "model.decoders.transcript.alphabet=\"abcdefghijklmnopqrstuvwxyz '[]\""]  # fmt: skip
+    with pytest.raises(BuildError, match="model.decoders.transcript.slot_types: slot type 'a b'"):
+        run_recipe("fit", _recipe(tmp_path), overrides)
+
+
 def test_a_model_with_decoders_needs_no_head(tmp_path, registry):
     overrides = ["model.heads=null", "objectives.ctc=null", "model.decoders.transcript.search={beam_size: 1}"]
     recipe = load_recipe(_recipe(tmp_path), overrides, registry)

@@ -13,6 +13,7 @@ from mmzoo.constraints import PositiveInt
 from mmzoo.contracts import Batch, Objective
 from mmzoo.objectives._text import TranscriptText, text_metrics, update_text_metrics
 from mmzoo.ops.ctc_decode import greedy_decode, prefix_beam_search
+from mmzoo.ops.slot_markup import SlotMarkup
 
 __all__ = ["CTCObjective"]
 
@@ -41,6 +42,11 @@ class CTCObjective(Objective):
             target's ``tokenizer``); ids ``1..V`` are its ids plus one.
         metrics: torchmetrics to report: ``cer`` (character error rate) and/or ``wer`` (word error
             rate), on decoded texts against the reference texts.
+        inline_slots: the target writes slots inline (``please email [person anna]``) and the head
+            learns only the words that were said: the markup (each ``[``, slot type and the space
+            after it, and ``]``) is removed from the target for the loss and the metrics. Needs an
+            alphabet with ``[``, ``]`` and the space. Joint decoding with a decoder whose target
+            writes inline slots scores the same way (docs/generation.md).
     """
 
     def __init__(
@@ -54,6 +60,7 @@ class CTCObjective(Objective):
         alphabet: str | None = None,
         tokenizer: str | None = None,
         metrics: list[MetricName] = ["cer", "wer"],  # noqa: B006 - read only
+        inline_slots: bool = False,
     ) -> None:
         super().__init__()
         if beam_size < 1:
@@ -71,12 +78,19 @@ class CTCObjective(Objective):
             what = f"tokenizer '{tokenizer}' has {size} tokens" if tokenizer else f"the alphabet has {size} characters"
             raise ValueError(f"ctc objective: head '{head}' has vocab_size {vocab} but {what}")
         self.metric_names = list(metrics)
+        if inline_slots and tokenizer is not None:
+            raise ValueError("ctc objective: inline_slots needs a character alphabet, not a tokenizer")
+        self.markup = SlotMarkup.of_alphabet(self.alphabet) if inline_slots else None
+
+    def heard(self, target: Tensor) -> Tensor:
+        """The target ``(B, L)`` the head learns: with ``inline_slots``, without the slot markup."""
+        return target if self.markup is None else self.markup.strip(target.long())
 
     def forward(self, outputs: Mapping[str, Any], batch: Batch) -> Tensor:
         output = outputs[self.head]
         log_probs: Tensor = output["log_probs"].float()
         input_lengths = output["lengths"].long()
-        target = batch.targets[self.target].long()
+        target = self.heard(batch.targets[self.target].long())
         target_lengths = (target >= 0).sum(dim=-1)
         keep = target_lengths > 0
         if not bool(keep.any()):
@@ -105,7 +119,7 @@ class CTCObjective(Objective):
         return text_metrics(self.metric_names)
 
     def update_metrics(self, metrics: Any, outputs: Mapping[str, Any], batch: Batch) -> None:
-        target = batch.targets[self.target]
+        target = self.heard(batch.targets[self.target])
         if bool(((target > 0).sum(dim=-1) > 0).any()):  # decode only batches with a labelled row
             update_text_metrics(metrics, self.texts(self.decode(outputs[self.head])), target, self.text)
 

@@ -13,6 +13,11 @@ or from ``r_b[t - 1]`` alone when ``c`` repeats ``g``'s last label (a blank must
 ``P_prefix(g + c) = sum_t phi[t - 1] * p_t(c)``. The scorer's increments are
 ``log P_prefix(g + c) - log P_prefix(g)``, and ``log P_ctc(g) - log P_prefix(g)`` for ending ``g``;
 they add up along a hypothesis to ``log P_ctc`` of the finished labelling.
+
+With a :class:`~mmzoo.ops.slot_markup.SlotMarkup`, the hypotheses write slots inline and the CTC
+head hears only their words: a markup token's increment is ``0`` and leaves the forward variables
+as they are, so the scores are those of the hypothesis with its markup removed. Malformed markup,
+and ending inside a slot, score ``-inf``.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import torch
 from torch import Tensor
 
 from mmzoo.ops.sequence_search import ScorerState
+from mmzoo.ops.slot_markup import OUTSIDE, SlotMarkup
 
 __all__ = ["CTCPrefixScorer"]
 
@@ -43,9 +49,11 @@ class CTCPrefixScorer:
         lengths: long ``(B,)`` real frames per row.
         blank: the blank's class. The increments' column ``blank`` is the end of the hypothesis,
             so for joint decoding with a decoder (whose ``EOS`` is ``0``) it must be ``0``.
+        markup: the hypotheses' inline-slot markup, which the CTC head does not hear (its labels
+            are the words alone); ``None`` when every label is heard.
     """
 
-    def __init__(self, log_probs: Tensor, lengths: Tensor, blank: int = 0) -> None:
+    def __init__(self, log_probs: Tensor, lengths: Tensor, blank: int = 0, markup: SlotMarkup | None = None) -> None:
         if log_probs.dim() != 3:
             raise ValueError(f"log_probs must be (B, T, V + 1), got shape {tuple(log_probs.shape)}")
         rows, frames, classes = log_probs.shape
@@ -55,6 +63,7 @@ class CTCPrefixScorer:
         if lengths.shape != (rows,):
             raise ValueError(f"lengths must be ({rows},), got shape {tuple(lengths.shape)}")
         self.blank = blank
+        self.markup = markup
         self.frames = frames
         real = torch.arange(frames, device=log_probs.device) < lengths.unsqueeze(1)  # (B, T)
         padding = torch.full((classes,), _NEG_INF, device=log_probs.device)
@@ -73,7 +82,8 @@ class CTCPrefixScorer:
         Returns:
             ``row`` long ``(N,)`` the batch row; ``last`` long ``(N,)`` the last label (``-1`` when
             empty); ``prefix`` ``(N,)`` ``log P_prefix``; ``nonblank``, ``blank`` ``(N, T + 1)`` the
-            forward variables ``r_n``, ``r_b`` at frames ``0..T``.
+            forward variables ``r_n``, ``r_b`` at frames ``0..T``; with ``markup``, also its
+            :data:`~mmzoo.ops.slot_markup.Reading` of each hypothesis.
         """
         if batch_size != self.batch_size:
             raise ValueError(f"the scorer holds {self.batch_size} rows, the search asked for {batch_size}")
@@ -81,13 +91,14 @@ class CTCPrefixScorer:
         row = torch.arange(batch_size, device=device).repeat_interleave(beam_size)
         blanks = self.log_probs[:, :, self.blank].cumsum(dim=1)  # (B, T)
         blank = torch.cat([torch.zeros(batch_size, 1, device=device), blanks], dim=1)[row]  # (N, T + 1)
-        return {
+        state = {
             "row": row,
             "last": torch.full_like(row, -1),
             "prefix": torch.zeros(row.shape, device=device),
             "nonblank": torch.full_like(blank, _NEG_INF),
             "blank": blank,
         }
+        return state if self.markup is None else {**state, **self.markup.start(row.shape[0], device)}
 
     def _start_from(self, state: ScorerState, labels: Tensor) -> Tensor:
         """``phi (N, T, M)``: where each of ``labels`` (long ``(N, M)`` or ``(1, M)``) may start at
@@ -108,11 +119,18 @@ class CTCPrefixScorer:
         extended[:, self.blank] = whole
         prefix = state["prefix"].unsqueeze(-1)
         increments = extended - prefix
+        if self.markup is not None:
+            silent = self.markup.is_markup(classes, state["markup"].unsqueeze(-1))  # (N, V + 1)
+            malformed = self.markup.is_malformed(classes, state)
+            silent[:, self.blank] = False
+            malformed[:, self.blank] = state["markup"] != OUTSIDE  # an unclosed slot cannot end
+            increments = increments.masked_fill(silent, 0.0).masked_fill(malformed, _NEG_INF)
         return increments.masked_fill(prefix == _NEG_INF, _NEG_INF)
 
     def select(self, state: ScorerState, index: Tensor, tokens: Tensor) -> ScorerState:
         """Hypotheses ``index`` (long ``(N',)``) extended by ``tokens`` (long ``(N',)``, labels, not
-        the blank): the forward variables of each new hypothesis, frame by frame."""
+        the blank): the forward variables of each new hypothesis, frame by frame (a markup token
+        keeps its hypothesis's)."""
         picked = {key: value.index_select(0, index) for key, value in state.items()}
         frames = self.log_probs[picked["row"]]  # (N', T, V + 1)
         label_frames = frames.gather(2, tokens.view(-1, 1, 1).expand(-1, self.frames, 1)).squeeze(-1)  # (N', T)
@@ -128,10 +146,18 @@ class CTCPrefixScorer:
             )
             nonblanks.append(r_n)
             blanks.append(r_b)
-        return {
+        extended = {
             "row": picked["row"],
             "last": tokens,
             "prefix": torch.logsumexp(phi + label_frames, dim=1),
             "nonblank": torch.stack(nonblanks, dim=1),
             "blank": torch.stack(blanks, dim=1),
         }
+        if self.markup is None:
+            return extended
+        silent = self.markup.is_markup(tokens, picked["markup"])  # (N',)
+        kept = {
+            key: torch.where(silent.view(-1, *[1] * (value.dim() - 1)), picked[key], value)
+            for key, value in extended.items()
+        }
+        return {**kept, **self.markup.advance(tokens, picked)}

@@ -269,8 +269,11 @@ def beam_search(
     higher than the pool's worst (increments are ``<= 0`` and ``s / n ** p`` is monotone in ``n``);
     a row whose live beams all score ``-inf`` stops too. Stopping thus never changes the result;
     with ``length_penalty > 0`` it rarely comes before ``max_length``, since a beam's bound is taken
-    at ``max_length``. At ``max_length`` tokens the live beams of rows still searching finish as
-    they are (``n = max_length``, no ``EOS``).
+    at ``max_length``. At ``max_length`` tokens the live beams of rows still searching are cut off
+    (``n = max_length``, no ``EOS``) and rank behind every hypothesis that ended: a row returns
+    them only where fewer than ``nbest`` hypotheses ended. (A cut-off hypothesis never paid for
+    ending, and a scorer may forbid ending where it stands, as the CTC prefix score does inside
+    an unclosed inline slot; ranking it by score alone lets it beat hypotheses that did end.)
 
     With ``beam_size = 1``, no scorers and ``length_penalty = 0`` this gives the tokens of
     :func:`greedy_search`.
@@ -297,9 +300,10 @@ def beam_search(
             ``state`` (CPU if none).
 
     Returns:
-        :class:`Hypotheses` with ``K = nbest``, best first. Where a row has fewer than ``nbest``
-        possible hypotheses (a tiny vocabulary and ``max_length``, or every other one impossible),
-        the rest are placeholders scoring ``-inf`` with no tokens.
+        :class:`Hypotheses` with ``K = nbest``, best first (those that ended, then those cut
+        off). Where a row has fewer than ``nbest`` possible hypotheses (a tiny vocabulary and
+        ``max_length``, or every other one impossible), the rest are placeholders scoring
+        ``-inf`` with no tokens.
     """
     _check_common(batch_size, max_length)
     _check_beam(beam_size, nbest, length_penalty, eos_threshold)
@@ -374,18 +378,34 @@ def beam_search(
             break
 
     if history.shape[-1] == max_length:
-        # rows still searching at max_length: their live beams finish as they are
+        # rows still searching at max_length: their live beams are cut off there
         live_logp = beam_logp.masked_fill(stopped.unsqueeze(1), _NEG_INF)
-        pool = _merge(
-            pool,
-            Hypotheses(
-                tokens=history,
-                lengths=torch.full_like(beam_logp, max_length, dtype=torch.long),
-                scores=_normalise(live_logp, max_length, length_penalty),
-                log_probs=live_logp,
-            ),
+        cut_off = Hypotheses(
+            tokens=history,
+            lengths=torch.full_like(beam_logp, max_length, dtype=torch.long),
+            scores=_normalise(live_logp, max_length, length_penalty),
+            log_probs=live_logp,
         )
+        pool = _append(pool, cut_off)
     return _best_of(pool, nbest)
+
+
+def _append(pool: Hypotheses, behind: Hypotheses) -> Hypotheses:
+    """The first ``K`` of: the hypotheses of the pool ``(B, K, ...)``, then those of ``behind``
+    ``(B, M, ...)``, each group by score, and placeholders (``-inf``) last; tokens of the same width."""
+    keep = pool.scores.shape[1]
+    scores = torch.cat([pool.scores, behind.scores], dim=1)  # (B, K + M)
+    by_score = scores.argsort(dim=1, descending=True, stable=True)
+    group = torch.cat([torch.zeros_like(pool.lengths), torch.ones_like(behind.lengths)], dim=1)
+    group = group.masked_fill(scores == _NEG_INF, 2).gather(1, by_score)
+    index = by_score.gather(1, group.argsort(dim=1, stable=True))[:, :keep]  # (B, K)
+    tokens = torch.cat([pool.tokens, behind.tokens], dim=1)
+    return Hypotheses(
+        tokens=tokens.gather(1, index.unsqueeze(-1).expand(-1, -1, tokens.shape[-1])),
+        lengths=torch.cat([pool.lengths, behind.lengths], dim=1).gather(1, index),
+        scores=scores.gather(1, index),
+        log_probs=torch.cat([pool.log_probs, behind.log_probs], dim=1).gather(1, index),
+    )
 
 
 def _best_of(pool: Hypotheses, nbest: int) -> Hypotheses:

@@ -114,6 +114,30 @@ def test_options_are_checked_against_the_head() -> None:
         CTCObjective(head="asr", target="text", beam_size=0)
 
 
+def test_inline_slots_learn_and_score_the_spoken_words_only() -> None:
+    alphabet = "abcdefghijklmnopqrstuvwxyz '[]"
+    tagged = ["email [person anna] on [day monday]", "put on music"]
+    plain = ["email anna on monday", "put on music"]
+
+    def ids(texts: list[str]) -> torch.Tensor:
+        rows = [encode_transcript(text, alphabet) for text in texts]
+        return torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=-1)
+
+    slots = CTCObjective(head="asr", target="text", alphabet=alphabet, inline_slots=True)
+    words = CTCObjective(head="asr", target="text", alphabet=alphabet)
+    generator = torch.Generator().manual_seed(0)
+    log_probs = torch.randn(2, 40, len(alphabet) + 1, generator=generator).log_softmax(-1)
+    output = {"asr": {"log_probs": log_probs, "lengths": torch.tensor([40, 30])}}
+    torch.testing.assert_close(slots(output, batch_of(ids(tagged))), words(output, batch_of(ids(plain))))
+    # a head that says exactly the words is perfect; the markup is not expected of it
+    metrics = MetricCollection(slots.make_metrics())
+    paths = [[i for char in encode_transcript(text, alphabet).tolist() for i in (char, 0)] for text in plain]
+    slots.update_metrics(metrics, {"asr": one_hot_output(paths, classes=31)}, batch_of(ids(tagged)))
+    assert {name: value.item() for name, value in metrics.compute().items()} == {"cer": 0.0, "wer": 0.0}
+    with pytest.raises(ValueError, match=r"lacks '\['"):
+        CTCObjective(head="asr", target="text", inline_slots=True)
+
+
 def test_example_inputs_give_a_finite_loss_with_gradients() -> None:
     objective = CTCObjective(head="asr", target="text")
     outputs, batch = objective.example_inputs(5)

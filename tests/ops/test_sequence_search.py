@@ -116,15 +116,16 @@ def sequences(hypotheses: Hypotheses) -> list[list[tuple[int, ...]]]:
 
 def brute_force(decoder: TableDecoder, row: int, max_length: int, length_penalty: float) -> list[tuple[float, tuple]]:
     """Every hypothesis of a row as ``(score, tokens)``, best first: each sequence shorter than
-    ``max_length`` then ``EOS`` (``n + 1`` steps), and each of ``max_length`` tokens (cut off)."""
+    ``max_length`` then ``EOS`` (``n + 1`` steps), then, behind all of them, each of ``max_length``
+    tokens (cut off)."""
     vocab = decoder.vocab_size
-    scored = []
+    ended, cut_off = [], []
     for length in range(max_length + 1):
         for tokens in itertools.product(range(1, vocab + 1), repeat=length):
-            ended = length < max_length
-            steps = length + 1 if ended else max_length
-            scored.append((decoder.log_prob(row, tokens, ended) / steps**length_penalty, tokens))
-    return sorted(scored, reverse=True)
+            steps = length + 1 if length < max_length else max_length
+            scored = (decoder.log_prob(row, tokens, length < max_length) / steps**length_penalty, tokens)
+            (ended if length < max_length else cut_off).append(scored)
+    return sorted(ended, reverse=True) + sorted(cut_off, reverse=True)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -196,13 +197,27 @@ def test_exhaustive_beam_search_finds_the_brute_force_best(seed: int, length_pen
 
 def test_early_stopping_waits_for_what_length_normalisation_can_still_reach() -> None:
     # ending at once scores log 0.7 = -0.36; "1" starts at log 0.3 = -1.2, whose score after two
-    # steps (-0.6) looks hopeless, yet six near-certain 1s score about -1.2 / 6 = -0.2 and win
-    vocab, max_length = 1, 6
-    decoder = TableDecoder(table_of({bos_id(vocab): [0.7, 0.3], 1: [0.001, 0.999]}, vocab))
-    found = beam(decoder, max_length, beam_size=1, length_penalty=1.0)
+    # steps (-0.6) looks hopeless, yet fifteen likely 1s and an end score (-1.2 + 14 log 0.97
+    # + log 0.03) / 16 = -0.32 and win
+    vocab, max_length = 1, 16
+    decoder = TableDecoder(table_of({bos_id(vocab): [0.7, 0.3], 1: [0.03, 0.97]}, vocab))
+    found = beam(decoder, max_length, beam_size=2, length_penalty=1.0)
     best_score, best_tokens = brute_force(decoder, 0, max_length, length_penalty=1.0)[0]
-    assert sequences(found) == [[best_tokens]] == [[(1,) * max_length]]
+    assert sequences(found) == [[best_tokens]] == [[(1,) * (max_length - 1)]]
     assert float(found.scores[0, 0]) == pytest.approx(best_score, abs=1e-5)
+
+
+def test_cut_off_hypotheses_rank_behind_every_ended_one() -> None:
+    # after 1 the decoder never ends, so sixteen 1s cut off at max_length score far better
+    # (log 0.3 / 16 = -0.08) than ending at once (log 0.7 = -0.36), yet come after it
+    vocab, max_length = 1, 16
+    decoder = TableDecoder(table_of({bos_id(vocab): [0.7, 0.3], 1: [0.0, 1.0]}, vocab))
+    found = beam(decoder, max_length, beam_size=2, length_penalty=1.0, nbest=2)
+    assert sequences(found) == [[(), (1,) * max_length]]
+    assert float(found.scores[0, 0]) < float(found.scores[0, 1])
+    # where nothing ended, the cut-off hypotheses are what there is
+    endless = TableDecoder(table_of({bos_id(vocab): [0.0, 1.0], 1: [0.0, 1.0]}, vocab))
+    assert sequences(beam(endless, 4, beam_size=2, length_penalty=1.0)) == [[(1, 1, 1, 1)]]
 
 
 def test_eos_threshold_blocks_an_unlikely_end() -> None:
