@@ -2,12 +2,13 @@
 intent baseline, and decoding speed.
 
 Fits the five recipes of ``recipes/asr`` and ``recipes/slu`` (the same data, encoder and budget in
-each group), tests each best checkpoint on its test split (voices, phrasings and slot values
+each group) and the joint ASR recipe with the LSTM decoder, tests each best checkpoint on its test split (voices, phrasings and slot values
 unseen in training), and times greedy and beam search of the trained joint ASR model on the test
 audio. Writes ``docs/benchmarks/generation.md``. Run from the repository root::
 
     .venv/bin/python benchmarks/generation.py
-    .venv/bin/python benchmarks/generation.py --epochs 1 --limit 2   # a smoke run, not for the docs
+    .venv/bin/python benchmarks/generation.py --only "joint ASR + NLU"   # refit one row, keep the others
+    .venv/bin/python benchmarks/generation.py --epochs 1 --limit 2 --out /tmp/smoke.md   # a smoke run
 """
 
 from __future__ import annotations
@@ -26,8 +27,18 @@ ASR = {
     "CTC": "recipes/asr/ctc.yaml",
     "attention": "recipes/asr/attention.yaml",
     "joint CTC/attention": "recipes/asr/joint_ctc_attention.yaml",
+    "joint CTC/attention, LSTM decoder": "recipes/asr/joint_ctc_attention.yaml",
 }
 SLU = {"audio-only intent": "recipes/slu/intent_audio_only.yaml", "joint ASR + NLU": "recipes/slu/joint_asr_nlu.yaml"}
+#: Overrides of a row's recipe: the joint recipe with the LSTM decoder (location-aware attention)
+#: in place of the Transformer, everything else as shipped.
+VARIANTS = {
+    "joint CTC/attention, LSTM decoder": [
+        "model.decoders.transcript={name: lstm, memory: audio, target: transcript, dim: 128, layers: 1,"
+        " attention: location, dropout: 0.1, search: {beam_size: 4, max_length: 64, length_penalty: 1.0,"
+        " ctc_head: ctc, ctc_weight: 0.3}}"
+    ]
+}
 
 
 def _fit_and_test(recipe: str, overrides: list[str]) -> tuple[dict[str, Any], float, Path]:
@@ -110,6 +121,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override trainer.max_epochs")
     parser.add_argument("--limit", type=int, default=None, help="limit train/val/test batches (smoke runs)")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks" / "generation.md")
+    parser.add_argument(
+        "--only",
+        nargs="*",
+        choices=sorted({**ASR, **SLU}),
+        help="refit these rows only (none: just rewrite the page) and take the others, and the decoding speed"
+        " unless the joint CTC/attention row is refit, from the results an earlier run kept beside --out"
+        " (same CPU only)",
+    )
     args = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="mmzoo-generation-bench-"))
@@ -118,13 +137,27 @@ def main() -> None:
         overrides.append(f"trainer.max_epochs={args.epochs}")
     if args.limit:
         overrides += [f"trainer.limit_{split}_batches={args.limit}" for split in ("train", "val", "test")]
-    asr: dict[str, tuple[dict[str, Any], float]] = {}
+    kept = args.out.with_suffix(".json")  # every row's figures, for a later --only
+    results: dict[str, Any] = {"cpu": describe_cpu(), "rows": {}, "speed": None}
+    if args.only is not None:
+        earlier = json.loads(kept.read_text()) if kept.is_file() else None
+        if earlier is None or earlier["cpu"] != results["cpu"]:
+            raise SystemExit(f"--only needs the results of a full run on this CPU in {kept}; run without --only")
+        results = earlier
+    run_started = time.strftime("%Y-%m-%d %H:%M")
     fit_dirs: dict[str, Path] = {}
     for name, recipe in {**ASR, **SLU}.items():
-        metrics, seconds, fit_dirs[name] = _fit_and_test(recipe, overrides)
-        asr[name] = (metrics, seconds)
+        if args.only is not None and name not in args.only:
+            continue
+        metrics, seconds, fit_dirs[name] = _fit_and_test(recipe, overrides + VARIANTS.get(name, []))
+        results["rows"][name] = {"metrics": metrics, "seconds": seconds, "run": run_started}
         print(f"{name}: {seconds / 60:.1f} min, {json.dumps(metrics)}")
-    speed = _decoding_speed(fit_dirs["joint CTC/attention"], overrides[:1])
+    if "joint CTC/attention" in fit_dirs:
+        results["speed"] = _decoding_speed(fit_dirs["joint CTC/attention"], overrides[:1])
+    speed = results["speed"]
+    kept.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    asr = {name: (row["metrics"], row["seconds"]) for name, row in results["rows"].items()}
+    runs = {name: row["run"] for name, row in results["rows"].items()}
 
     def metric(name: str, key: str) -> float | None:
         value = asr[name][0].get(key)
@@ -139,24 +172,32 @@ def main() -> None:
             if args.epochs
             else ""
         )
-        + f" on {describe_cpu()}.",
+        + f" on {results['cpu']}"
+        + (
+            "."
+            if len(set(runs.values())) == 1
+            else "; rows from runs started at different times (UTC; `--only` refits some): "
+            + ", ".join(f"{name} {run}" for name, run in runs.items())
+            + "."
+        ),
         "",
         "Test splits of `recipes/data/slu` (120 utterances; voices, phrasings and slot values unseen in training);"
         " each model is the best checkpoint of one training run (seed 5) of its recipe, as shipped.",
         "",
         "## Speech recognition (`recipes/asr`)",
         "",
-        "Same data, encoder, budget and beam (4) for all three. CER and WER of the decoded test transcripts: for"
+        "Same data, encoder, budget and beam (4) for all four. CER and WER of the decoded test transcripts: for"
         " CTC its prefix beam search, for the decoders their beam search (length penalty 1.0; joint: plus the"
         " CTC prefix scores, weight 0.3).",
         "",
         "| recipe | test CER | test WER | training |",
         "|---|---|---|---|",
     ]
-    keys = {"CTC": "test/ctc", "attention": "test/attention", "joint CTC/attention": "test/attention"}
-    for name, prefix in keys.items():
+    for name in ASR:
+        prefix = "test/ctc" if name == "CTC" else "test/attention"
+        recipe = f"`{ASR[name]}`" + (" with `model.decoders.transcript` an `lstm`" if name in VARIANTS else "")
         lines.append(
-            f"| {name} (`{ASR[name]}`) | {_cell(metric(name, prefix + '/cer'))} | {_cell(metric(name, prefix + '/wer'))}"
+            f"| {name} ({recipe}) | {_cell(metric(name, prefix + '/cer'))} | {_cell(metric(name, prefix + '/wer'))}"
             f" | {asr[name][1] / 60:.1f} min |"
         )
     joint_ctc = metric("joint CTC/attention", "test/ctc/cer")
