@@ -68,8 +68,10 @@ def update_text_metrics(
         return
     predictions = [hypothesis for hypothesis, keep in zip(hypotheses, labelled) if keep]
     references = [reference for reference, keep in zip(text(target), labelled) if keep]
+    words = (
+        ([split_slots(p)[0] for p in predictions], [split_slots(r)[0] for r in references])
+        if inline_slots
+        else (predictions, references)
+    )
     for name, metric in metrics.items(keep_base=True):
-        if inline_slots and not name.endswith("slot_f1"):
-            metric.update([split_slots(p)[0] for p in predictions], [split_slots(r)[0] for r in references])
-        else:
-            metric.update(predictions, references)
+        metric.update(*((predictions, references) if name.endswith("slot_f1") else words))

@@ -160,16 +160,19 @@ def _normalise(log_probs: Tensor, steps: int, length_penalty: float) -> Tensor:
 def _merge(pool: Hypotheses, candidates: Hypotheses) -> Hypotheses:
     """The ``K`` best by score of a pool ``(B, K, ...)`` and candidates ``(B, M, ...)``; both hold
     tokens of the same width ``L``. A candidate that must not enter scores ``-inf``."""
-    keep = pool.scores.shape[1]
     scores = torch.cat([pool.scores, candidates.scores], dim=1)  # (B, K + M)
-    best, index = scores.topk(keep, dim=1)  # (B, K)
-    tokens = torch.cat([pool.tokens, candidates.tokens], dim=1)
-    width = tokens.shape[-1]
+    return _pick(pool, candidates, scores.topk(pool.scores.shape[1], dim=1).indices)
+
+
+def _pick(first: Hypotheses, second: Hypotheses, index: Tensor) -> Hypotheses:
+    """Hypotheses ``index`` (long ``(B, K)``) of ``first (B, K', ...)`` and ``second (B, M, ...)``
+    side by side (tokens of the same width)."""
+    tokens = torch.cat([first.tokens, second.tokens], dim=1)
     return Hypotheses(
-        tokens=tokens.gather(1, index.unsqueeze(-1).expand(-1, -1, width)),
-        lengths=torch.cat([pool.lengths, candidates.lengths], dim=1).gather(1, index),
-        scores=best,
-        log_probs=torch.cat([pool.log_probs, candidates.log_probs], dim=1).gather(1, index),
+        tokens=tokens.gather(1, index.unsqueeze(-1).expand(-1, -1, tokens.shape[-1])),
+        lengths=torch.cat([first.lengths, second.lengths], dim=1).gather(1, index),
+        scores=torch.cat([first.scores, second.scores], dim=1).gather(1, index),
+        log_probs=torch.cat([first.log_probs, second.log_probs], dim=1).gather(1, index),
     )
 
 
@@ -393,19 +396,12 @@ def beam_search(
 def _append(pool: Hypotheses, behind: Hypotheses) -> Hypotheses:
     """The first ``K`` of: the hypotheses of the pool ``(B, K, ...)``, then those of ``behind``
     ``(B, M, ...)``, each group by score, and placeholders (``-inf``) last; tokens of the same width."""
-    keep = pool.scores.shape[1]
     scores = torch.cat([pool.scores, behind.scores], dim=1)  # (B, K + M)
     by_score = scores.argsort(dim=1, descending=True, stable=True)
     group = torch.cat([torch.zeros_like(pool.lengths), torch.ones_like(behind.lengths)], dim=1)
     group = group.masked_fill(scores == _NEG_INF, 2).gather(1, by_score)
-    index = by_score.gather(1, group.argsort(dim=1, stable=True))[:, :keep]  # (B, K)
-    tokens = torch.cat([pool.tokens, behind.tokens], dim=1)
-    return Hypotheses(
-        tokens=tokens.gather(1, index.unsqueeze(-1).expand(-1, -1, tokens.shape[-1])),
-        lengths=torch.cat([pool.lengths, behind.lengths], dim=1).gather(1, index),
-        scores=scores.gather(1, index),
-        log_probs=torch.cat([pool.log_probs, behind.log_probs], dim=1).gather(1, index),
-    )
+    index = by_score.gather(1, group.argsort(dim=1, stable=True))  # (B, K + M)
+    return _pick(pool, behind, index[:, : pool.scores.shape[1]])
 
 
 def _best_of(pool: Hypotheses, nbest: int) -> Hypotheses:

@@ -16,6 +16,7 @@ its beams with endless slot types, putting off what the audio says.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -126,13 +127,19 @@ class SlotMarkup:
             "types": types | opened.unsqueeze(-1),
         }
 
-    def _expected(self, reading: Reading) -> Tensor:
-        """long ``(N, K)``: the token each known type has next, after the ``typed`` tokens of each
-        sequence's current type (the space after its last letter, ``-1`` past that)."""
+    @functools.cached_property
+    def _table(self) -> Tensor:
+        """long ``(W + 2, K)``: row ``i`` holds each known type's token ``i`` (the space after its
+        last letter, ``-1`` past that; ``W`` the longest type). Built once per markup, on the CPU."""
         width = max(len(name) for name in self.types) + 2
         rows = [[*name, self.space] + [-1] * (width - len(name) - 1) for name in self.types]
-        table = torch.tensor(rows, dtype=torch.long, device=reading["typed"].device)  # (K, W + 2)
-        return table.T[reading["typed"].clamp(max=width - 1)]
+        return torch.tensor(rows, dtype=torch.long).T
+
+    def _expected(self, reading: Reading) -> Tensor:
+        """long ``(N, K)``: the token each known type has next, after the ``typed`` tokens of each
+        sequence's current type."""
+        table = self._table.to(reading["typed"].device)
+        return table[reading["typed"].clamp(max=table.shape[0] - 1)]
 
     def strip(self, ids: Tensor) -> Tensor:
         """The heard words of transcripts with inline slots.
@@ -144,13 +151,12 @@ class SlotMarkup:
             long ``(B, L')``: each row's tokens that are not markup, in order, padded with ``-1``
             (``L'`` the longest row that is left, at least 1).
         """
-        any_type = SlotMarkup(self.open, self.close, self.space)
-        reading = any_type.start(ids.shape[0], ids.device)
+        reading = self.start(ids.shape[0], ids.device)
         heard = torch.zeros_like(ids, dtype=torch.bool)
         for position in range(ids.shape[1]):  # L steps; every row at once
             tokens = ids[:, position]
-            heard[:, position] = (tokens > 0) & ~any_type.is_markup(tokens, reading["markup"])
-            reading = any_type.advance(tokens, reading)
+            heard[:, position] = (tokens > 0) & ~self.is_markup(tokens, reading["markup"])
+            reading = self.advance(tokens, reading)
         # a stable sort by "not heard" brings each row's heard tokens to the front, in order
         order = torch.sort((~heard).to(torch.uint8), dim=1, stable=True).indices
         kept = torch.where(heard, ids, torch.full_like(ids, -1)).gather(1, order)
